@@ -1,0 +1,275 @@
+"""The architectures earlier colorization projects compared, behind the same L -> ab interface.
+
+- `SimpleCNN`: a few same-resolution convolutions (the smallest sensible colorizer).
+- `DeepCNN`: Zhang et al.-style stacked conv blocks with dilation, for a wide receptive field.
+- `ConvAutoencoder`: strided encoder + transposed-conv decoder, no skips (loses detail by design).
+- `PlainUNet`: the regression U-Net (double 3x3 convs, max-pool, transposed-conv up, skips).
+- `ResidualUNet`: residual conv blocks, 4x4 stride-2 convs with LeakyReLU/BatchNorm down,
+  ConvTranspose up.
+All end in tanh so predictions live in the normalised ab range.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from models.base import ColorizationNet
+from models.registry import register_model
+
+
+def _conv_bn_relu(in_channels: int, out_channels: int, *, dilation: int = 1) -> list[nn.Module]:
+    return [
+        nn.Conv2d(in_channels, out_channels, 3, padding=dilation, dilation=dilation, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(),
+    ]
+
+
+def _ab_head(in_channels: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(in_channels, 2, 1), nn.Tanh())
+
+
+class SimpleCNN(ColorizationNet):
+    description = "simple CNN: stacked 3x3 convolutions at full resolution"
+
+    def __init__(self, *, width: int = 64, num_layers: int = 6) -> None:
+        super().__init__()
+        layers = _conv_bn_relu(1, width)
+        for _ in range(num_layers - 1):
+            layers += _conv_bn_relu(width, width)
+        self.body = nn.Sequential(*layers)
+        self.head = _ab_head(width)
+
+    def forward(self, l_norm: torch.Tensor) -> torch.Tensor:
+        self.check_input(l_norm)
+        return self.head(self.body(l_norm))
+
+
+class DeepCNN(ColorizationNet):
+    """Zhang et al. 2016's shape: downsample to 1/8, dilated blocks, upsample; regression head."""
+
+    description = "deep CNN (Zhang et al. 2016 style): strided and dilated conv blocks"
+
+    def __init__(self, *, width: int = 64, blocks_per_stage: int = 2) -> None:
+        super().__init__()
+        widths = [width, width * 2, width * 4, width * 8]
+        stages: list[nn.Module] = []
+        in_channels = 1
+        for stage_width in widths[:3]:  # three stride-2 stages: 1/8 resolution
+            stage = _conv_bn_relu(in_channels, stage_width)
+            for _ in range(blocks_per_stage - 1):
+                stage += _conv_bn_relu(stage_width, stage_width)
+            stage.append(nn.Conv2d(stage_width, stage_width, 3, stride=2, padding=1))
+            stages.append(nn.Sequential(*stage))
+            in_channels = stage_width
+        dilated: list[nn.Module] = []
+        for dilation in (2, 2, 4, 4):  # wide context without losing resolution further
+            dilated += _conv_bn_relu(in_channels, widths[3], dilation=dilation)
+            in_channels = widths[3]
+        self.encoder = nn.Sequential(*stages, *dilated)
+        self.decoder = nn.Sequential(
+            nn.ConvTranspose2d(widths[3], widths[1], 4, stride=2, padding=1),
+            nn.ReLU(),
+            nn.ConvTranspose2d(widths[1], widths[0], 4, stride=2, padding=1),
+            nn.ReLU(),
+            nn.ConvTranspose2d(widths[0], widths[0], 4, stride=2, padding=1),
+            nn.ReLU(),
+        )
+        self.head = _ab_head(widths[0])
+
+    @property
+    def size_multiple(self) -> int:
+        return 8
+
+    def forward(self, l_norm: torch.Tensor) -> torch.Tensor:
+        self.check_input(l_norm)
+        return self.head(self.decoder(self.encoder(l_norm)))
+
+
+class ConvAutoencoder(ColorizationNet):
+    description = "convolutional autoencoder: strided encoder, transposed-conv decoder, no skip connections"
+
+    def __init__(self, *, width: int = 32, depth: int = 4) -> None:
+        super().__init__()
+        self.depth = depth
+        encoder: list[nn.Module] = []
+        decoder: list[nn.Module] = []
+        in_channels = 1
+        widths = [width * 2**level for level in range(depth)]
+        for level_width in widths:
+            encoder += [
+                nn.Conv2d(in_channels, level_width, 4, stride=2, padding=1),
+                nn.BatchNorm2d(level_width),
+                nn.LeakyReLU(0.2),
+            ]
+            in_channels = level_width
+        for level_width in reversed(widths[:-1]):
+            decoder += [
+                nn.ConvTranspose2d(in_channels, level_width, 4, stride=2, padding=1),
+                nn.BatchNorm2d(level_width),
+                nn.ReLU(),
+            ]
+            in_channels = level_width
+        decoder += [nn.ConvTranspose2d(in_channels, width, 4, stride=2, padding=1), nn.ReLU()]
+        self.encoder = nn.Sequential(*encoder)
+        self.decoder = nn.Sequential(*decoder)
+        self.head = _ab_head(width)
+
+    @property
+    def size_multiple(self) -> int:
+        return 2**self.depth
+
+    def forward(self, l_norm: torch.Tensor) -> torch.Tensor:
+        self.check_input(l_norm)
+        return self.head(self.decoder(self.encoder(l_norm)))
+
+
+class _DoubleConv(nn.Sequential):
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(*_conv_bn_relu(in_channels, out_channels), *_conv_bn_relu(out_channels, out_channels))
+
+
+class PlainUNet(ColorizationNet):
+    """Ronneberger et al.'s U-Net used as a regressor (no discriminator): the seeds' L1 / MSE baseline."""
+
+    description = "plain U-Net regressor (Ronneberger et al. 2015), trained without a discriminator"
+
+    def __init__(self, *, width: int = 32, depth: int = 4) -> None:
+        super().__init__()
+        self.depth = depth
+        widths = [width * 2**level for level in range(depth + 1)]
+        self.stem = _DoubleConv(1, widths[0])
+        self.downs = nn.ModuleList(_DoubleConv(widths[i], widths[i + 1]) for i in range(depth))
+        self.ups = nn.ModuleList(nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2) for i in range(depth))
+        self.merges = nn.ModuleList(_DoubleConv(widths[i] * 2, widths[i]) for i in range(depth))
+        self.pool = nn.MaxPool2d(2)
+        self.head = _ab_head(widths[0])
+
+    @property
+    def size_multiple(self) -> int:
+        return 2**self.depth
+
+    def forward(self, l_norm: torch.Tensor) -> torch.Tensor:
+        self.check_input(l_norm)
+        skips = [self.stem(l_norm)]
+        for down in self.downs:
+            skips.append(down(self.pool(skips[-1])))
+        x = skips.pop()
+        for level in reversed(range(self.depth)):
+            x = self.merges[level](torch.cat([skips.pop(), self.ups[level](x)], dim=1))
+        return self.head(x)
+
+
+class _ResidualBlock(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(channels),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(channels),
+        )
+        self.activation = nn.LeakyReLU(0.2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.activation(x + self.body(x))
+
+
+class ResidualUNet(ColorizationNet):
+    """U-Net whose levels are residual blocks; 4x4 stride-2 convs down, ConvTranspose up."""
+
+    description = "residual U-Net: residual conv blocks, 4x4 stride-2 LeakyReLU/BatchNorm down, ConvTranspose up"
+
+    def __init__(self, *, width: int = 32, depth: int = 4) -> None:
+        super().__init__()
+        self.depth = depth
+        widths = [width * 2**level for level in range(depth + 1)]
+        self.stem = nn.Sequential(nn.Conv2d(1, widths[0], 3, padding=1), nn.LeakyReLU(0.2), _ResidualBlock(widths[0]))
+        self.downs = nn.ModuleList(
+            nn.Sequential(
+                nn.Conv2d(widths[i], widths[i + 1], 4, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(widths[i + 1]),
+                nn.LeakyReLU(0.2),
+                _ResidualBlock(widths[i + 1]),
+            )
+            for i in range(depth)
+        )
+        self.ups = nn.ModuleList(
+            nn.Sequential(
+                nn.ConvTranspose2d(widths[i + 1], widths[i], 4, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(widths[i]),
+                nn.ReLU(),
+            )
+            for i in range(depth)
+        )
+        self.merges = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(widths[i] * 2, widths[i], 1), _ResidualBlock(widths[i])) for i in range(depth)
+        )
+        self.head = _ab_head(widths[0])
+
+    @property
+    def size_multiple(self) -> int:
+        return 2**self.depth
+
+    def forward(self, l_norm: torch.Tensor) -> torch.Tensor:
+        self.check_input(l_norm)
+        skips = [self.stem(l_norm)]
+        for down in self.downs:
+            skips.append(down(skips[-1]))
+        x = skips.pop()
+        for level in reversed(range(self.depth)):
+            x = self.merges[level](torch.cat([skips.pop(), self.ups[level](x)], dim=1))
+        return self.head(x)
+
+
+# --- registered variants ----------------------------------------------------------------------------
+@register_model
+def simple_cnn(**overrides) -> SimpleCNN:
+    return SimpleCNN(**{"width": 64, "num_layers": 6, **overrides})
+
+
+@register_model
+def simple_cnn_tiny(**overrides) -> SimpleCNN:
+    return SimpleCNN(**{"width": 8, "num_layers": 2, **overrides})
+
+
+@register_model
+def deep_cnn(**overrides) -> DeepCNN:
+    return DeepCNN(**{"width": 64, "blocks_per_stage": 2, **overrides})
+
+
+@register_model
+def deep_cnn_tiny(**overrides) -> DeepCNN:
+    return DeepCNN(**{"width": 4, "blocks_per_stage": 1, **overrides})
+
+
+@register_model
+def autoencoder(**overrides) -> ConvAutoencoder:
+    return ConvAutoencoder(**{"width": 32, "depth": 4, **overrides})
+
+
+@register_model
+def autoencoder_tiny(**overrides) -> ConvAutoencoder:
+    return ConvAutoencoder(**{"width": 8, "depth": 2, **overrides})
+
+
+@register_model
+def unet(**overrides) -> PlainUNet:
+    return PlainUNet(**{"width": 32, "depth": 4, **overrides})
+
+
+@register_model
+def unet_tiny(**overrides) -> PlainUNet:
+    return PlainUNet(**{"width": 8, "depth": 2, **overrides})
+
+
+@register_model
+def resunet(**overrides) -> ResidualUNet:
+    return ResidualUNet(**{"width": 32, "depth": 4, **overrides})
+
+
+@register_model
+def resunet_tiny(**overrides) -> ResidualUNet:
+    return ResidualUNet(**{"width": 8, "depth": 2, **overrides})

@@ -1,0 +1,131 @@
+"""Load colorizers from a local folder or a Hub repo id; save them atomically in Hub format.
+
+    from models.hub import load_colorizer
+    colorizer = load_colorizer("weights/pix2pix")          # bundled folder
+    colorizer = load_colorizer("user/colorizer", revision="v1")  # Hub repo (needs network)
+
+Only safetensors are read (never pickles) and keys must match exactly. A folder that is not a
+ColorLab model is rejected with a sentence that says what is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from models.base import ARCHITECTURE_KEY, CONFIG_NAME, WEIGHTS_NAME, ColorizationNet, architecture_class, read_config
+from models.pipeline import Colorizer
+
+# Diffusion colorizers are diffusers pipelines: their folder has this file instead of model.safetensors.
+DIFFUSION_MARKER = "colorlab_diffusion.json"
+_HUB_FILES = [
+    CONFIG_NAME,
+    WEIGHTS_NAME,
+    "README.md",
+    "*.png",
+    DIFFUSION_MARKER,
+    "model_index.json",
+    "*/*.json",
+    "*/*.safetensors",
+    "*/*.txt",
+]
+
+
+def _looks_like_repo_id(source: str) -> bool:
+    parts = source.split("/")
+    return len(parts) == 2 and all(parts) and not source.startswith((".", "/", "~"))
+
+
+def download_model_folder(repo_id: str, *, revision: str | None = None) -> Path:
+    """Fetch a Hub model repo (safetensors + configs only) into the HF cache and return its folder."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(repo_id, revision=revision, allow_patterns=_HUB_FILES))
+    except LocalEntryNotFoundError as error:
+        raise ValueError(
+            f"Could not download '{repo_id}' from the Hugging Face Hub (offline or unreachable) and it is not in the "
+            "local cache; pass a local model folder instead, or connect and retry."
+        ) from error
+    except HfHubHTTPError as error:
+        raise ValueError(f"The Hub refused '{repo_id}' ({error}); check the repo id, revision and token.") from error
+
+
+def resolve_model_folder(source: str | os.PathLike[str], *, revision: str | None = None) -> Path:
+    """A local directory as is; otherwise a Hub repo id downloaded to the cache."""
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return path
+    if path.exists():
+        raise ValueError(f"{source} is a file; a colorizer is a folder holding {CONFIG_NAME} and {WEIGHTS_NAME}.")
+    if isinstance(source, str) and _looks_like_repo_id(source):
+        return download_model_folder(source, revision=revision)
+    raise ValueError(f"{source} is neither a local model folder nor a Hub repo id like 'user/name'.")
+
+
+def load_model(source: str | os.PathLike[str], *, revision: str | None = None) -> ColorizationNet:
+    """The bare network (for training or export); use `load_colorizer` to colorize images."""
+    folder = resolve_model_folder(source, revision=revision)
+    config = read_config(folder)
+    if ARCHITECTURE_KEY not in config:
+        raise ValueError(
+            f"{folder / CONFIG_NAME} has no '{ARCHITECTURE_KEY}' key, so it is not a ColorLab model "
+            "(save models with ColorizationNet.save_pretrained)."
+        )
+    if not (folder / WEIGHTS_NAME).is_file():
+        raise ValueError(f"{folder} has no {WEIGHTS_NAME}; ColorLab loads safetensors weights only, never pickles.")
+    model_class = architecture_class(config[ARCHITECTURE_KEY])
+    return model_class.from_pretrained(folder)
+
+
+def load_colorizer(
+    source: str | os.PathLike[str],
+    *,
+    revision: str | None = None,
+    device: str | torch.device = "cpu",
+    name: str | None = None,
+) -> Colorizer:
+    """A ready `Colorizer` from a local folder or Hub repo id (diffusion folders included)."""
+    folder = resolve_model_folder(source, revision=revision)
+    display_name = name or Path(str(source)).name
+    if (folder / DIFFUSION_MARKER).is_file():
+        from models.diffusion import load_diffusion_colorizer  # heavy (diffusers): only when needed
+
+        return load_diffusion_colorizer(folder, device=device, name=display_name)
+    model = load_model(folder)
+    card_file = folder / "README.md"
+    card = card_file.read_text(encoding="utf-8") if card_file.is_file() else ""
+    return Colorizer(model, device=device, name=display_name, card=card)
+
+
+def save_model_atomically(model: ColorizationNet, folder: str | os.PathLike[str], **save_kwargs: Any) -> Path:
+    """Save into a temporary sibling folder, then swap it in, so a crash never leaves half a model.
+
+    Extra files the caller already placed in `folder` (sample grids) are carried over.
+    """
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.saving-", dir=folder.parent))
+    try:
+        if folder.is_dir():
+            for extra in folder.iterdir():
+                if extra.is_file() and extra.name not in (CONFIG_NAME, WEIGHTS_NAME, "README.md"):
+                    shutil.copy2(extra, staging / extra.name)
+        model.save_pretrained(staging, **save_kwargs)
+        if folder.exists():
+            retired = folder.with_name(f".{folder.name}.old")
+            shutil.rmtree(retired, ignore_errors=True)
+            folder.rename(retired)
+            staging.rename(folder)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            staging.rename(folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder

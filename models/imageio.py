@@ -1,0 +1,114 @@
+"""Safe image opening and mode handling shared by the pipeline, CLI, app and trainer.
+
+Every failure is an `ImageInputError` (a ValueError) with one sentence saying what is wrong with
+the file and what to do. Sizes are checked from the header, before any pixel is decoded, so a
+decompression bomb costs no memory.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+# Larger than any camera (a 12-MP phone photo is 12 M); 20000x20000 = 400 M is refused before decoding.
+MAX_PIXELS = 100_000_000
+ImageSource = str | os.PathLike[str] | bytes | Image.Image
+
+
+class ImageInputError(ValueError):
+    """An input image that cannot be colorized, with the reason in one sentence."""
+
+
+def _describe(source: ImageSource) -> str:
+    return "the uploaded image" if isinstance(source, bytes | Image.Image) else str(source)
+
+
+def check_pixel_count(width: int, height: int, *, what: str = "the image", max_pixels: int = MAX_PIXELS) -> None:
+    if width * height > max_pixels:
+        raise ImageInputError(
+            f"{what} is {width}x{height} ({width * height / 1e6:.0f} megapixels), above the {max_pixels / 1e6:.0f}-"
+            "megapixel limit; downscale it first."
+        )
+
+
+def open_image(source: ImageSource, *, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Open and fully decode an image (first frame of animations), with EXIF orientation applied."""
+    what = _describe(source)
+    if isinstance(source, Image.Image):
+        check_pixel_count(*source.size, what=what, max_pixels=max_pixels)
+        return ImageOps.exif_transpose(source)
+    if isinstance(source, bytes):
+        if not source:
+            raise ImageInputError("The uploaded file is empty (0 bytes); choose an image file.")
+        stream: io.BytesIO | str = io.BytesIO(source)
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise ImageInputError(f"{what} does not exist or is not a file.")
+        if path.stat().st_size == 0:
+            raise ImageInputError(f"{what} is empty (0 bytes); it is not an image.")
+        stream = str(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit applies below
+            image = Image.open(stream)
+            check_pixel_count(*image.size, what=what, max_pixels=max_pixels)  # header only: nothing decoded yet
+            if getattr(image, "is_animated", False):
+                image.seek(0)  # colorize the first frame of animations
+            # PIL's own bomb guard would fire before ours on very large files; ours already ran.
+            previous_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+            try:
+                image.load()
+            finally:
+                Image.MAX_IMAGE_PIXELS = previous_limit
+    except ImageInputError:
+        raise
+    except UnidentifiedImageError as error:
+        raise ImageInputError(f"{what} is not an image PIL can read (wrong extension or corrupt file).") from error
+    except Image.DecompressionBombError as error:
+        raise ImageInputError(f"{what} is too large to decode safely; downscale it first.") from error
+    except (OSError, SyntaxError, ValueError) as error:
+        if "truncated" in str(error).lower() or isinstance(error, OSError):
+            raise ImageInputError(f"{what} is truncated or corrupt ({error}); re-export or re-download it.") from error
+        raise ImageInputError(f"{what} could not be decoded ({error}).") from error
+    return ImageOps.exif_transpose(image)
+
+
+def _high_bit_depth_to_unit(array: np.ndarray) -> np.ndarray:
+    """16-bit / 32-bit integer or float grayscale -> float32 in [0, 1]."""
+    array = array.astype(np.float32)
+    if array.size == 0:
+        return array
+    peak = float(array.max())
+    scale = 1.0 if peak <= 1.0 else 255.0 if peak <= 255.0 else 65535.0
+    return np.clip(array / scale, 0.0, 1.0)
+
+
+def image_to_tensor(image: Image.Image) -> tuple[torch.Tensor, np.ndarray | None]:
+    """PIL image of any mode -> (RGB float tensor (3, H, W) in [0, 1], alpha uint8 (H, W) or None)."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        gray = torch.from_numpy(_high_bit_depth_to_unit(np.asarray(image)))
+        return gray.unsqueeze(0).expand(3, -1, -1).contiguous(), None
+    has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
+    if has_alpha:
+        rgba = np.asarray(image.convert("RGBA"))
+        alpha = rgba[..., 3].copy()
+        rgb = rgba[..., :3]
+    else:
+        alpha = None
+        rgb = np.asarray(image.convert("RGB"))  # L, 1, P, CMYK, YCbCr, LAB, HSV all land here
+    tensor = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div_(255.0)
+    return tensor, alpha
+
+
+def is_grayscale_mode(image: Image.Image) -> bool:
+    return image.mode in ("1", "L", "LA", "I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+
+
+ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is an error, never silently gray
