@@ -132,8 +132,8 @@ def load_weights_strict(model: nn.Module, weights_file: Path) -> None:
     unexpected = sorted(set(state) - set(expected))
     if missing or unexpected:
         raise ValueError(
-            f"{weights_file} does not match {type(model).__name__}: missing {missing[:5]}, unexpected {unexpected[:5]}; "
-            "the weights were saved by a different architecture or config."
+            f"{weights_file} does not match {type(model).__name__}: missing {missing[:5]}, "
+            f"unexpected {unexpected[:5]}; the weights were saved by a different architecture or config."
         )
     mismatched = [k for k, v in state.items() if v.shape != expected[k].shape]
     if mismatched:

@@ -78,7 +78,7 @@ def prepare_image(source: ImageSource) -> PreparedImage:
 
 
 def _round_to_multiple(value: int, multiple: int) -> int:
-    return max(multiple, int(round(value / multiple)) * multiple)
+    return max(multiple, round(value / multiple) * multiple)
 
 
 class Colorizer:
