@@ -31,13 +31,14 @@ from models.color import AB_SCALE
 
 AB_PEAK = 2.0 * AB_SCALE  # span of ab in the networks' space, used as PSNR_ab's peak signal
 METRIC_NAMES = ("psnr", "psnr_ab", "ssim", "ciede2000", "colourfulness", "colourfulness_delta", "ab_auc")
-# Which direction is better, for bolding in reports and for rank correlation with people.
-HIGHER_IS_BETTER = {
+# Which direction is better, for bolding the best row in reports. None: no direction is better (a more colourful
+# output is not a better one by itself; |delta| to the ground truth's colourfulness is the comparable number).
+HIGHER_IS_BETTER: dict[str, bool | None] = {
     "psnr": True,
     "psnr_ab": True,
     "ssim": True,
     "ciede2000": False,
-    "colourfulness": True,
+    "colourfulness": None,
     "colourfulness_delta": False,
     "ab_auc": True,
 }
