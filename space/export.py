@@ -1,6 +1,7 @@
-"""Vote rows on disk: the one place that knows the export columns and how each format writes and reads them.
+"""python -m space.ratings export --format jsonl|csv|parquet [--data-dir DIR] [--out FILE]
 
-Used by ``python -m space.ratings export`` and by the Hub sync shards (``space.sync``).
+Vote rows on disk: the one place that knows the export columns and how each format writes and reads them;
+also home of the export CLI above, and used by the Hub sync shards (``space.sync``).
 
     write_export(rows, "parquet", Path("votes.parquet"))   # rows = [vote.to_row() for vote in store.votes()]
     rows = read_export(Path("votes.parquet"))              # the same dicts back, for any of the formats
@@ -8,15 +9,17 @@ Used by ``python -m space.ratings export`` and by the Hub sync shards (``space.s
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import json
+import sqlite3
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
-from space.ratings import atomic_write
+from space.ratings import DB_NAME, RatingsError, RatingsStore, atomic_write, default_data_dir
 
 # Column name -> type; the order is the column order of every export.
 COLUMNS: dict[str, type] = {
@@ -100,3 +103,38 @@ def read_export(path: Path) -> list[dict]:
     if fmt == "csv":
         return [_typed(row) for row in csv.DictReader(io.StringIO(text, newline=""))]
     raise ValueError(f"Cannot tell the format of {path}; name it .jsonl, .csv or .parquet.")
+
+
+def _export(args: argparse.Namespace) -> int:
+    data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
+    if not (data_dir / DB_NAME).is_file():  # check first: opening a store would create an empty database
+        print(
+            f"error: no ratings database at {data_dir / DB_NAME}; pass --data-dir (the app's COLORLAB_DATA_DIR).",
+            file=sys.stderr,
+        )
+        return 2
+    if args.format == "parquet" and not args.out:
+        print("error: parquet is a binary format; pass --out FILE.parquet.", file=sys.stderr)
+        return 2
+    with RatingsStore(data_dir) as store:
+        rows = [vote.to_row() for vote in store.votes()]
+    write_export(rows, args.format, Path(args.out) if args.out else None)
+    if args.out:
+        print(f"wrote {len(rows)} votes to {args.out}", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The ``python -m space.ratings`` command line; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m space.ratings", description="Export the arena's votes.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    export = sub.add_parser("export", help="write every vote as jsonl, csv or parquet")
+    export.add_argument("--format", choices=FORMATS, default="jsonl")
+    export.add_argument("--data-dir", help="folder holding ratings.sqlite3 (default: COLORLAB_DATA_DIR or ./data)")
+    export.add_argument("--out", help="output file (default: standard output; required for parquet)")
+    args = parser.parse_args(argv)
+    try:
+        return _export(args)
+    except (RatingsError, OSError, sqlite3.Error) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1

@@ -33,7 +33,6 @@ threads and processes.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import hmac
 import math
@@ -481,43 +480,13 @@ class RatingsStore:
         return path
 
 
-# --- CLI -----------------------------------------------------------------------------------------------------------
-
-
-def _export_main(args: argparse.Namespace) -> int:
-    from space.export import write_export
-
-    data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
-    if not (data_dir / DB_NAME).is_file():
-        print(
-            f"error: no ratings database at {data_dir / DB_NAME}; pass --data-dir (the app's COLORLAB_DATA_DIR).",
-            file=sys.stderr,
-        )
-        return 2
-    if args.format == "parquet" and not args.out:
-        print("error: parquet is a binary format; pass --out FILE.parquet.", file=sys.stderr)
-        return 2
-    with RatingsStore(data_dir) as store:
-        rows = [vote.to_row() for vote in store.votes()]
-    write_export(rows, args.format, Path(args.out) if args.out else None)
-    if args.out:
-        print(f"wrote {len(rows)} votes to {args.out}", file=sys.stderr)
-    return 0
+# --- CLI: python -m space.ratings export ... (the code lives with the formats, in space.export) -----------------
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m space.ratings", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    export = sub.add_parser("export", help="write every vote as jsonl, csv or parquet")
-    export.add_argument("--format", choices=("jsonl", "csv", "parquet"), default="jsonl")
-    export.add_argument("--data-dir", help="folder holding ratings.sqlite3 (default: COLORLAB_DATA_DIR or ./data)")
-    export.add_argument("--out", help="output file (default: standard output; required for parquet)")
-    args = parser.parse_args(argv)
-    try:
-        return _export_main(args)
-    except (RatingsError, OSError, sqlite3.Error) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    from space.export import main as export_main
+
+    return export_main(argv)
 
 
 if __name__ == "__main__":
