@@ -105,27 +105,19 @@ def load_colorizer(
 
 
 def save_model_atomically(model: ColorizationNet, folder: str | os.PathLike[str], **save_kwargs: Any) -> Path:
-    """Save into a temporary sibling folder, then swap it in, so a crash never leaves half a model.
+    """Save into a temporary sibling folder, then move each file into `folder` with an atomic rename.
 
-    Extra files the caller already placed in `folder` (sample grids) are carried over.
+    A crash leaves either the previous file or the new one, never half a file; other files already in
+    `folder` (checkpoints, sample grids, logs) are left alone. Weights go in first, the config last.
     """
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.saving-", dir=folder.parent))
     try:
-        if folder.is_dir():
-            for extra in folder.iterdir():
-                if extra.is_file() and extra.name not in (CONFIG_NAME, WEIGHTS_NAME, "README.md"):
-                    shutil.copy2(extra, staging / extra.name)
         model.save_pretrained(staging, **save_kwargs)
-        if folder.exists():
-            retired = folder.with_name(f".{folder.name}.old")
-            shutil.rmtree(retired, ignore_errors=True)
-            folder.rename(retired)
-            staging.rename(folder)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            staging.rename(folder)
+        names = sorted(p.name for p in staging.iterdir())
+        for name in sorted(names, key=lambda n: n == CONFIG_NAME):  # config.json last
+            os.replace(staging / name, folder / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return folder

@@ -1,0 +1,268 @@
+"""Datasets for training colorizers: Hub ids, local image folders or saved datasets -> {"L", "ab"} tensors.
+
+    train, val = load_splits(args)   # datasets.Dataset objects with an undecoded image column
+    ColorizationDataset(train, resolution=256, seed=0, train=True)[i] -> {"L": (1,H,W), "ab": (2,H,W), ...}
+
+Determinism is by construction: the epoch's shuffle and every sample's crop/flip come from a
+generator seeded with (seed, epoch, index). A resumed run (which skips the batches it already
+saw) therefore sees exactly the samples and augmentations an uninterrupted run would, whatever
+the number of DataLoader workers or DDP ranks.
+
+Unreadable files and (with `drop_grayscale`) grayscale photos are replaced by the next good
+sample, so batches keep their size (DDP ranks stay in step); each replacement is reported in the
+sample's "skipped_corrupt" / "skipped_grayscale" lists so the trainer can count and log them.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from models.color import rgb_to_model_space
+from models.imageio import ImageInputError, open_image
+
+_MAX_REPLACEMENTS = 16  # consecutive bad files tolerated before a sample gives up (a broken dataset)
+
+
+class DataError(ValueError):
+    """A dataset argument or dataset content problem, worded for the user."""
+
+
+@dataclass(frozen=True)
+class CropConfig:
+    resolution: int = 256
+    scale: tuple[float, float] = (0.25, 1.0)  # fraction of the image area a training crop covers
+    ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    hflip: bool = True
+
+
+# --- loading ------------------------------------------------------------------------------------------
+def _load_any(dataset: str, *, config: str | None, split: str | None, streaming: bool) -> Any:
+    import datasets
+
+    path = Path(dataset).expanduser()
+    if path.is_dir() and ((path / "dataset_info.json").is_file() or (path / "dataset_dict.json").is_file()):
+        loaded = datasets.load_from_disk(str(path))
+        return loaded[split] if split and isinstance(loaded, datasets.DatasetDict) else loaded
+    try:
+        if path.is_dir():
+            return datasets.load_dataset("imagefolder", data_dir=str(path), split=split, streaming=streaming)
+        return datasets.load_dataset(dataset, config, split=split, streaming=streaming)
+    except (FileNotFoundError, ConnectionError, OSError) as error:
+        raise DataError(
+            f"Could not load dataset '{dataset}' ({type(error).__name__}: {error}); pass a local image folder, a "
+            "folder written by save_to_disk, or a Hub dataset id reachable from this machine."
+        ) from error
+    except ValueError as error:
+        raise DataError(f"Could not load split '{split}' of dataset '{dataset}': {error}") from error
+
+
+def _image_column(dataset: Any, requested: str | None) -> str:
+    columns = list(dataset.column_names or dataset.features or [])
+    if requested:
+        if requested not in columns:
+            raise DataError(f"--image_column '{requested}' is not in the dataset; its columns are {columns}.")
+        return requested
+    for candidate in ("image", "img", "pixel_values"):
+        if candidate in columns:
+            return candidate
+    raise DataError(f"The dataset has no 'image' column; choose one of {columns} with --image_column.")
+
+
+def _undecoded(dataset: Any, column: str) -> Any:
+    """Keep images as bytes so decoding (and its failures) happens in our code, not inside datasets."""
+    import datasets
+
+    return dataset.cast_column(column, datasets.Image(decode=False))
+
+
+def load_splits(
+    dataset: str,
+    *,
+    dataset_config: str | None = None,
+    split: str = "train",
+    val_split: str | None = None,
+    val_fraction: float = 0.0,
+    image_column: str | None = None,
+    caption_column: str | None = None,
+    streaming: bool = False,
+    max_train_samples: int | None = None,
+    seed: int = 0,
+) -> tuple[Any, Any | None, str]:
+    """(train, validation or None, image column). Validation comes from `val_split` or a seeded hold-out."""
+    train = _load_any(dataset, config=dataset_config, split=split, streaming=streaming)
+    column = _image_column(train, image_column)
+    if caption_column and caption_column not in (train.column_names or []):
+        raise DataError(f"--caption_column '{caption_column}' is not in the dataset; columns: {train.column_names}.")
+    train = _undecoded(train, column)
+    validation = None
+    if val_split:
+        validation = _undecoded(_load_any(dataset, config=dataset_config, split=val_split, streaming=False), column)
+    elif val_fraction > 0:
+        if streaming:
+            raise DataError("--val_fraction needs a map-style dataset; with --streaming pass --val_split instead.")
+        if not 0 < val_fraction < 1:
+            raise DataError(f"--val_fraction must be between 0 and 1, got {val_fraction}.")
+        parts = train.train_test_split(test_size=val_fraction, seed=seed, shuffle=True)
+        train, validation = parts["train"], parts["test"]
+    if max_train_samples is not None:
+        train = train.take(max_train_samples) if streaming else train.select(range(min(max_train_samples, len(train))))
+    return train, validation, column
+
+
+# --- per-sample transforms ------------------------------------------------------------------------------
+def _open_record(record: Any, *, draft_size: tuple[int, int] | None = None) -> Image.Image:
+    if isinstance(record, dict):
+        source = record.get("bytes") or record.get("path")
+        if not source:
+            raise ImageInputError("the dataset record holds neither image bytes nor a path.")
+        return open_image(source, draft_size=draft_size)
+    if isinstance(record, Image.Image | str | os.PathLike):
+        return open_image(record, draft_size=draft_size)
+    raise ImageInputError(f"unsupported image record of type {type(record).__name__}.")
+
+
+def is_grayscale(image: Image.Image, *, tolerance: float = 2.0) -> bool:
+    """True when a photo has (almost) no chroma: a black-and-white picture stored as RGB."""
+    if image.mode in ("1", "L", "LA", "I", "I;16", "F"):
+        return True
+    thumbnail = image.convert("RGB").resize((64, 64), Image.Resampling.BILINEAR)
+    array = np.asarray(thumbnail).astype(np.int16)
+    spread = np.abs(array[..., 0] - array[..., 1]) + np.abs(array[..., 1] - array[..., 2])
+    return float(np.percentile(spread, 99)) <= 3 * tolerance and float(spread.mean()) <= tolerance
+
+
+def random_crop_box(width: int, height: int, rng: np.random.Generator, crop: CropConfig) -> tuple[float, ...]:
+    """Inception-style random resized crop: area fraction in `scale`, aspect in `ratio`; whole image as fallback."""
+    area = width * height
+    for _ in range(10):
+        target_area = area * rng.uniform(*crop.scale)
+        aspect = float(np.exp(rng.uniform(np.log(crop.ratio[0]), np.log(crop.ratio[1]))))
+        crop_w = np.sqrt(target_area * aspect)
+        crop_h = np.sqrt(target_area / aspect)
+        if crop_w <= width and crop_h <= height:
+            left = rng.uniform(0, width - crop_w)
+            top = rng.uniform(0, height - crop_h)
+            return (left, top, left + crop_w, top + crop_h)
+    return (0.0, 0.0, float(width), float(height))
+
+
+def crop_to_tensor(image: Image.Image, box: tuple[float, ...], resolution: int, *, flip: bool) -> torch.Tensor:
+    """Crop `box` and resize to resolution^2 (small images are upscaled); returns RGB (3, H, W) in [0, 1]."""
+    rgb = image.convert("RGB")
+    patch = rgb.resize((resolution, resolution), Image.Resampling.BICUBIC, box=box, reducing_gap=3.0)
+    if flip:
+        patch = patch.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    return torch.from_numpy(np.asarray(patch).copy()).permute(2, 0, 1).float().div_(255.0)
+
+
+class ColorizationDataset(torch.utils.data.Dataset):
+    """Map-style dataset of (L, ab) training pairs with deterministic per-(epoch, index) augmentation."""
+
+    def __init__(
+        self,
+        hf_dataset: Any,
+        *,
+        image_column: str = "image",
+        caption_column: str | None = None,
+        crop: CropConfig | None = None,
+        train: bool = True,
+        seed: int = 0,
+        drop_grayscale: bool = False,
+    ) -> None:
+        self.data = hf_dataset
+        self.image_column = image_column
+        self.caption_column = caption_column
+        self.crop = crop or CropConfig()
+        self.train = train
+        self.seed = seed
+        self.drop_grayscale = drop_grayscale
+        self.epoch = 0
+        if len(self.data) == 0:
+            raise DataError("The dataset split is empty; check --split / --val_fraction / --max_train_samples.")
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _order(self) -> np.ndarray:
+        if not self.train:
+            return np.arange(len(self.data))
+        return np.random.default_rng([self.seed, self.epoch]).permutation(len(self.data))
+
+    def _transform(self, image: Image.Image, rng: np.random.Generator) -> torch.Tensor:
+        width, height = image.size
+        resolution = self.crop.resolution
+        if self.train:
+            box = random_crop_box(width, height, rng, self.crop)
+            flip = bool(self.crop.hflip and rng.random() < 0.5)
+        else:  # validation: the whole image squashed to a square, as the inference pipeline does
+            box, flip = (0.0, 0.0, float(width), float(height)), False
+        return crop_to_tensor(image, box, resolution, flip=flip)
+
+    def _decode(self, index: int) -> Image.Image:
+        record = self.data[int(index)][self.image_column]
+        # Training crops are downsampled anyway: let JPEGs decode at a reduced scale.
+        draft = (self.crop.resolution * 2, self.crop.resolution * 2) if self.train else None
+        return _open_record(record, draft_size=draft)
+
+    def __getitem__(self, position: int) -> dict[str, Any]:
+        order = self._order()
+        skipped_corrupt: list[int] = []
+        skipped_grayscale: list[int] = []
+        for attempt in range(_MAX_REPLACEMENTS):
+            index = int(order[(position + attempt) % len(order)])
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            try:
+                image = self._decode(index)
+            except (ImageInputError, OSError):
+                skipped_corrupt.append(index)
+                continue
+            if self.drop_grayscale and is_grayscale(image):
+                skipped_grayscale.append(index)
+                continue
+            rgb = self._transform(image, rng)
+            l_norm, ab_norm = rgb_to_model_space(rgb)
+            sample = {
+                "L": l_norm,
+                "ab": ab_norm,
+                "index": index,
+                "skipped_corrupt": skipped_corrupt,
+                "skipped_grayscale": skipped_grayscale,
+            }
+            if self.caption_column:
+                sample["caption"] = str(self.data[index][self.caption_column] or "")
+            return sample
+        raise DataError(
+            f"{_MAX_REPLACEMENTS} consecutive images around position {position} are unreadable or grayscale; "
+            "the dataset looks broken (check its image column and files)."
+        )
+
+
+def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    batch: dict[str, Any] = {
+        "L": torch.stack([s["L"] for s in samples]),
+        "ab": torch.stack([s["ab"] for s in samples]),
+        "index": torch.tensor([s["index"] for s in samples]),
+        "skipped_corrupt": [i for s in samples for i in s["skipped_corrupt"]],
+        "skipped_grayscale": [i for s in samples for i in s["skipped_grayscale"]],
+    }
+    if "caption" in samples[0]:
+        batch["caption"] = [s["caption"] for s in samples]
+    return batch
+
+
+def record_bytes(image: Image.Image) -> bytes:
+    """PNG bytes of an image (for building test datasets in memory)."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()

@@ -1,0 +1,150 @@
+"""Reconstruction losses for colorizers: L1, MSE, SSIM and VGG perceptual, combined by weights.
+
+    criterion = ReconstructionLoss.from_spec("l1:1,ssim:0.5", perceptual_weights=None)
+    loss, parts = criterion(l_norm, pred_ab, target_ab)
+
+L1 / MSE / SSIM act on normalised ab (what the network predicts). The perceptual loss compares
+VGG16 features of the RGB images rebuilt from (L, ab), so it needs ImageNet VGG16 weights from a
+local file: there are none offline, and random VGG features would be a different loss wearing
+the same name, so without a file it refuses to start. The GAN losses live in models.pix2pix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.color import model_space_to_rgb
+
+LOSS_NAMES = ("l1", "mse", "ssim", "perceptual")
+
+
+def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    coords = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
+    kernel = torch.exp(-(coords**2) / (2 * sigma**2))
+    kernel = kernel / kernel.sum()
+    return kernel[:, None] * kernel[None, :]
+
+
+def ssim(x: torch.Tensor, y: torch.Tensor, *, data_range: float = 2.0, window_size: int = 11) -> torch.Tensor:
+    """Mean SSIM (Wang et al. 2004, Gaussian window) per channel, differentiable; inputs (B, C, H, W)."""
+    channels = x.shape[1]
+    window = _gaussian_window(window_size).to(x).expand(channels, 1, window_size, window_size)
+    pad = window_size // 2
+
+    def blur(t: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(F.pad(t, [pad] * 4, mode="reflect"), window, groups=channels)
+
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    mu_x, mu_y = blur(x), blur(y)
+    sigma_x = blur(x * x) - mu_x**2
+    sigma_y = blur(y * y) - mu_y**2
+    sigma_xy = blur(x * y) - mu_x * mu_y
+    score = ((2 * mu_x * mu_y + c1) * (2 * sigma_xy + c2)) / ((mu_x**2 + mu_y**2 + c1) * (sigma_x + sigma_y + c2))
+    return score.mean()
+
+
+class VGG16Features(nn.Module):
+    """VGG16 conv trunk (torchvision layout, so its state-dict keys load) up to relu4_3; frozen."""
+
+    _CONFIG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512)
+    _TAPS = (3, 8, 15, 22)  # relu1_2, relu2_2, relu3_3, relu4_3
+
+    def __init__(self) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = 3
+        for item in self._CONFIG:
+            if item == "M":
+                layers.append(nn.MaxPool2d(2))
+            else:
+                layers += [nn.Conv2d(channels, int(item), 3, padding=1), nn.ReLU()]
+                channels = int(item)
+        self.features = nn.Sequential(*layers)
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+        self.requires_grad_(False)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> VGG16Features:
+        path = Path(path)
+        if not path.is_file():
+            raise ValueError(f"--perceptual_weights {path} does not exist; pass a torchvision VGG16 state dict file.")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        features = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
+        model = cls()
+        wanted = model.features.state_dict()
+        missing = [k for k in wanted if k not in features]
+        if missing:
+            raise ValueError(
+                f"{path} is not a VGG16 state dict (missing {missing[:3]}); pass torchvision's vgg16 weights."
+            )
+        model.features.load_state_dict({k: features[k] for k in wanted})
+        return model.eval()
+
+    def forward(self, rgb: torch.Tensor) -> list[torch.Tensor]:
+        x = (rgb - self.mean) / self.std
+        taps = []
+        for index, layer in enumerate(self.features):
+            x = layer(x)
+            if index in self._TAPS:
+                taps.append(x)
+            if index >= self._TAPS[-1]:
+                break
+        return taps
+
+
+class ReconstructionLoss(nn.Module):
+    """Weighted sum of named losses; returns (total, {name: value}) for logging."""
+
+    def __init__(self, weights: dict[str, float], *, vgg: VGG16Features | None = None) -> None:
+        super().__init__()
+        unknown = set(weights) - set(LOSS_NAMES)
+        if unknown:
+            raise ValueError(f"Unknown loss {sorted(unknown)}; choose from {', '.join(LOSS_NAMES)}.")
+        if "perceptual" in weights and vgg is None:
+            raise ValueError(
+                "The perceptual loss needs ImageNet VGG16 weights: pass --perceptual_weights vgg16.pth (a torchvision "
+                "state dict); none can be downloaded here, and random features would not be a perceptual loss."
+            )
+        self.weights = weights
+        self.vgg = vgg
+
+    @classmethod
+    def from_spec(cls, spec: str, *, perceptual_weights: str | None = None) -> ReconstructionLoss:
+        """'l1' or 'l1:1,ssim:0.5,perceptual:0.1' -> weights; perceptual weights file only if used."""
+        weights: dict[str, float] = {}
+        for part in filter(None, (p.strip() for p in spec.split(","))):
+            name, _, value = part.partition(":")
+            try:
+                weights[name.strip().lower()] = float(value) if value else 1.0
+            except ValueError as error:
+                raise ValueError(f"--losses item '{part}' needs a number after ':' (e.g. ssim:0.5).") from error
+        if not weights:
+            raise ValueError("--losses is empty; use e.g. 'l1' or 'l1:1,ssim:0.5'.")
+        vgg = VGG16Features.from_file(perceptual_weights) if "perceptual" in weights and perceptual_weights else None
+        return cls(weights, vgg=vgg)
+
+    def forward(
+        self, l_norm: torch.Tensor, pred_ab: torch.Tensor, target_ab: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        parts: dict[str, torch.Tensor] = {}
+        if "l1" in self.weights:
+            parts["l1"] = F.l1_loss(pred_ab, target_ab)
+        if "mse" in self.weights:
+            parts["mse"] = F.mse_loss(pred_ab, target_ab)
+        if "ssim" in self.weights:
+            parts["ssim"] = 1.0 - ssim(pred_ab, target_ab)
+        if "perceptual" in self.weights and self.vgg is not None:
+            pred_rgb = model_space_to_rgb(l_norm, pred_ab)
+            with torch.no_grad():
+                target_features = self.vgg(model_space_to_rgb(l_norm, target_ab))
+            parts["perceptual"] = sum(
+                (F.l1_loss(p, t) for p, t in zip(self.vgg(pred_rgb), target_features, strict=True)),
+                start=torch.zeros((), device=pred_ab.device),
+            )
+        total = sum((self.weights[name] * value for name, value in parts.items()), start=torch.zeros(()).to(pred_ab))
+        return total, parts

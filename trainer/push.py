@@ -1,0 +1,89 @@
+"""Upload a trained colorizer folder to the Hugging Face Hub.
+
+    python -m trainer.push OUTPUT_DIR --hub_model_id user/my-colorizer [--hub_private] [--hub_token TOKEN]
+
+The trainer calls the same function with `--push_to_hub`. Only the final model goes up (weights,
+config, model card, sample grids), never checkpoint folders or logs. A failed upload leaves the
+local folder untouched and says how to retry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from huggingface_hub import HfApi
+
+from models.base import CONFIG_NAME
+
+# Everything the trainer writes that is not the final model.
+IGNORE_PATTERNS = ["checkpoint-*", "checkpoint-*/**", "*.tmp", "*.tmp/**", "logs/**", "validation/**", ".*", "best/**"]
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+class PushError(RuntimeError):
+    """An upload that did not happen; the message says how to retry."""
+
+
+def check_hub_model_id(hub_model_id: str | None) -> str:
+    if not hub_model_id:
+        raise ValueError("--push_to_hub needs --hub_model_id USER/NAME (the model repo to create or update).")
+    if not _REPO_ID.match(hub_model_id):
+        raise ValueError(f"--hub_model_id '{hub_model_id}' is not a repo id of the form USER/NAME.")
+    return hub_model_id
+
+
+def push_output(
+    output_dir: str | Path,
+    hub_model_id: str,
+    *,
+    private: bool = False,
+    token: str | None = None,
+    commit_message: str = "Upload ColorLab colorizer",
+) -> str:
+    """Create the repo if needed and upload the final model folder; returns the commit URL."""
+    folder = Path(output_dir)
+    check_hub_model_id(hub_model_id)
+    if not (folder / CONFIG_NAME).is_file() and not (folder / "colorlab_diffusion.json").is_file():
+        raise ValueError(
+            f"{folder} holds no trained model ({CONFIG_NAME} missing); train first or pass the right folder."
+        )
+    api = HfApi(token=token)
+    try:
+        api.create_repo(hub_model_id, repo_type="model", private=private, exist_ok=True)
+        commit = api.upload_folder(
+            repo_id=hub_model_id,
+            repo_type="model",
+            folder_path=str(folder),
+            ignore_patterns=IGNORE_PATTERNS,
+            commit_message=commit_message,
+        )
+    except Exception as error:  # network, auth, quota: all mean "not uploaded, local copy is safe"
+        raise PushError(
+            f"Upload to {hub_model_id} failed ({type(error).__name__}: {error}). Your model is safe in {folder}; "
+            f"retry "
+            f"with: python -m trainer.push {folder} --hub_model_id {hub_model_id}"
+        ) from error
+    return str(getattr(commit, "commit_url", commit))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("output_dir")
+    parser.add_argument("--hub_model_id", required=True)
+    parser.add_argument("--hub_private", action="store_true")
+    parser.add_argument("--hub_token", default=None)
+    args = parser.parse_args(argv)
+    try:
+        url = push_output(args.output_dir, args.hub_model_id, private=args.hub_private, token=args.hub_token)
+    except (ValueError, PushError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"uploaded: {url}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

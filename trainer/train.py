@@ -1,0 +1,470 @@
+"""Train a ColorLab colorizer with Hugging Face Accelerate.
+
+    accelerate launch trainer/train.py --config tiny --dataset path/to/photos --output_dir outputs/tiny
+    python trainer/train.py --model unet --losses l1 --dataset user/photos --output_dir outputs/unet
+    ACCELERATE_USE_CPU=true accelerate launch --multi_gpu --num_processes 2 --num_machines 1 \
+        --mixed_precision no --dynamo_backend no trainer/train.py ...   # two real DDP ranks on CPU
+
+pix2pix models train against a conditional PatchGAN (D sees L and ab); the discriminator can start
+late (`--d_start_step` / `--d_start_epoch`: the generator first learns colours from the
+reconstruction loss alone, which keeps D from winning early). Regression baselines train with the
+reconstruction losses only. Checkpoints hold everything needed to continue exactly
+(`--resume_from_checkpoint latest`); the output folder is a Hub-format model with a filled-in card.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import math
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script (accelerate launch trainer/train.py): make the repo importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import ProjectConfiguration, broadcast_object_list, gather_object, set_seed
+from tqdm.auto import tqdm
+
+from models.base import ColorizationNet
+from models.hub import load_model, save_model_atomically
+from models.pix2pix import GANLoss, PatchDiscriminator
+from models.registry import create_model
+from trainer.args import loggable, parse_args
+from trainer.checkpoints import TrainingState, resolve_resume_path, save_checkpoint
+from trainer.data import ColorizationDataset, CropConfig, DataError, collate, load_splits
+from trainer.losses import ReconstructionLoss
+from trainer.schedule import build_scheduler
+from trainer.validation import Validator, improved, plot_history
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on; the message says why and what to change."""
+
+
+def build_generator(args: argparse.Namespace) -> ColorizationNet:
+    if args.init_from:
+        model = load_model(args.init_from)
+        model.card_data.setdefault("init_from", args.init_from)
+        return model
+    return create_model(args.model, **args.model_overrides)
+
+
+def wants_discriminator(args: argparse.Namespace) -> bool:
+    if args.discriminator == "auto":
+        return args.model.startswith("pix2pix") and args.lambda_gan > 0
+    return args.discriminator == "patchgan"
+
+
+def build_datasets(args: argparse.Namespace) -> tuple[ColorizationDataset, Validator | None]:
+    train_split, val_split, column = load_splits(
+        args.dataset,
+        dataset_config=args.dataset_config,
+        split=args.split,
+        val_split=args.val_split,
+        val_fraction=args.val_fraction,
+        image_column=args.image_column,
+        caption_column=args.caption_column,
+        streaming=args.streaming,
+        max_train_samples=args.max_train_samples,
+        seed=args.seed,
+    )
+    if args.streaming:
+        raise DataError("--streaming is supported by trainer.data.load_splits but not yet by this loop; drop it.")
+    crop = CropConfig(resolution=args.resolution, scale=tuple(args.crop_scale), hflip=not args.no_hflip)
+    train = ColorizationDataset(
+        train_split,
+        image_column=column,
+        caption_column=args.caption_column,
+        crop=crop,
+        train=True,
+        seed=args.seed,
+        drop_grayscale=args.drop_grayscale,
+    )
+    validator = None
+    if val_split is not None and len(val_split) > 0:
+        val = ColorizationDataset(
+            val_split, image_column=column, crop=crop, train=False, seed=args.seed, drop_grayscale=args.drop_grayscale
+        )
+        count = min(args.num_validation_images, len(val))
+        samples, seen = [], set()
+        for position in range(len(val)):  # replacements of bad files can repeat an index: keep distinct ones
+            sample = val[position]
+            if sample["index"] not in seen:
+                seen.add(sample["index"])
+                samples.append(sample)
+            if len(samples) == count:
+                break
+        validator = Validator(samples, out_dir=Path(args.output_dir) / "validation")
+    return train, validator
+
+
+def state_digest(model: torch.nn.Module) -> str:
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _all_finite(accelerator: Accelerator, *losses: torch.Tensor) -> bool:
+    """Agree across ranks, so every rank skips together (a lone skip would hang DDP's gradient sync)."""
+    bad = torch.tensor([0.0 if all(torch.isfinite(x).all() for x in losses) else 1.0], device=accelerator.device)
+    return float(accelerator.reduce(bad, reduction="sum").item()) == 0.0
+
+
+def main(args: argparse.Namespace) -> Path:
+    output_dir = Path(args.output_dir)
+    accelerator = Accelerator(
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        mixed_precision=args.mixed_precision,
+        log_with=None if args.report_to == "none" else args.report_to,
+        project_config=ProjectConfiguration(
+            project_dir=str(output_dir), logging_dir=str(output_dir / args.logging_dir)
+        ),
+    )
+    set_seed(args.seed)
+    if args.model == "controlnet":
+        from trainer.train_controlnet import train_controlnet
+
+        return train_controlnet(args, accelerator)
+
+    generator = build_generator(args)
+    discriminator = None
+    if wants_discriminator(args):
+        discriminator = PatchDiscriminator(
+            base_width=args.d_width, n_layers=args.d_layers, norm=args.d_norm, use_spectral_norm=args.d_spectral_norm
+        )
+    multiple = generator.size_multiple
+    if args.resolution % multiple:
+        raise TrainingError(
+            f"--resolution {args.resolution} is not a multiple of {multiple}, which {args.model} needs; "
+            f"use e.g. {max(multiple, args.resolution // multiple * multiple)}."
+        )
+    criterion = ReconstructionLoss.from_spec(args.losses, perceptual_weights=args.perceptual_weights)
+    gan_loss = GANLoss(args.gan_mode, real_label=args.real_label)
+    if args.channels_last:
+        generator = generator.to(memory_format=torch.channels_last)
+
+    train_dataset, validator = build_datasets(args)
+    loader = torch.utils.data.DataLoader(
+        train_dataset,
+        batch_size=args.train_batch_size,
+        shuffle=False,
+        drop_last=True,
+        collate_fn=collate,
+        num_workers=args.dataloader_num_workers,
+        persistent_workers=False,
+        # Its own generator: creating an iterator draws a worker seed, which must not advance the global RNG
+        # (dropout masks) differently in a resumed run. Augmentation is seeded per sample in the dataset.
+        generator=torch.Generator().manual_seed(args.seed),
+    )
+    if len(loader) == 0:
+        raise DataError(
+            f"The training split has fewer images ({len(train_dataset)}) than one batch; lower --train_batch_size."
+        )
+    betas = (args.adam_beta1, args.adam_beta2)
+    optimizer_g = torch.optim.Adam(
+        generator.parameters(), lr=args.learning_rate, betas=betas, weight_decay=args.adam_weight_decay
+    )
+    optimizer_d = None
+    if discriminator is not None:
+        optimizer_d = torch.optim.Adam(
+            discriminator.parameters(), lr=args.d_learning_rate or args.learning_rate, betas=betas
+        )
+
+    # Step counts are per process after sharding; schedulers count every process's steps (as in diffusers).
+    shard_batches = math.ceil(len(loader) / accelerator.num_processes)
+    steps_per_epoch = max(1, shard_batches // args.gradient_accumulation_steps)
+    max_steps = args.max_train_steps or args.num_train_epochs * steps_per_epoch
+    d_start = max(args.d_start_step, args.d_start_epoch * steps_per_epoch)
+    scheduler_g = build_scheduler(
+        args.lr_scheduler,
+        optimizer_g,
+        warmup_steps=args.lr_warmup_steps * accelerator.num_processes,
+        total_steps=max_steps * accelerator.num_processes,
+    )
+    prepared = accelerator.prepare(generator, optimizer_g, scheduler_g, loader)
+    generator, optimizer_g, scheduler_g, loader = prepared
+    scheduler_d = None
+    if discriminator is not None:
+        scheduler_d = build_scheduler(
+            args.lr_scheduler,
+            optimizer_d,
+            warmup_steps=args.lr_warmup_steps * accelerator.num_processes,
+            total_steps=max_steps * accelerator.num_processes,
+        )
+        discriminator, optimizer_d, scheduler_d = accelerator.prepare(discriminator, optimizer_d, scheduler_d)
+
+    state = TrainingState()
+    accelerator.register_for_checkpointing(state)
+    ema = None
+    if args.ema_decay > 0:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        ema = AveragedModel(
+            accelerator.unwrap_model(generator), multi_avg_fn=get_ema_multi_avg_fn(args.ema_decay), use_buffers=True
+        )
+        accelerator.register_for_checkpointing(ema)
+
+    if args.resume_from_checkpoint:
+        resume_path = resolve_resume_path(args.resume_from_checkpoint, output_dir)
+        if resume_path is None:
+            accelerator.print(f"No complete checkpoint in {output_dir} yet: starting a new run.")
+        else:
+            accelerator.load_state(str(resume_path))
+            accelerator.print(f"Resumed from {resume_path} at step {state.global_step} (epoch {state.epoch}).")
+
+    if accelerator.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        accelerator.init_trackers("colorlab", config=loggable(args))
+    unwrapped_d = accelerator.unwrap_model(discriminator) if discriminator is not None else None
+
+    def evaluation_model() -> torch.nn.Module:
+        return ema.module if ema is not None else accelerator.unwrap_model(generator)
+
+    def predict(l_norm: torch.Tensor) -> torch.Tensor:
+        model = evaluation_model()
+        was_training = model.training
+        model.eval()
+        try:
+            return model(l_norm.to(accelerator.device))
+        finally:
+            model.train(was_training)
+
+    def validate() -> bool:
+        """Run validation on the main rank; returns whether to stop early (agreed by all ranks)."""
+        stop = False
+        if accelerator.is_main_process and validator is not None:
+            metrics = validator.run(predict, step=state.global_step)
+            record = {"step": state.global_step, **{f"val_{k}": v for k, v in metrics.items()}}
+            state.history.append(record)
+            accelerator.log({k: v for k, v in record.items() if k != "step"}, step=state.global_step)
+            plot_history(state.history, output_dir / "validation" / "loss_curves.png")
+            value = metrics[args.early_stopping_metric]
+            if improved(args.early_stopping_metric, value, state.best_metric):
+                state.best_metric, state.best_step = value, state.global_step
+                state.validations_without_improvement = 0
+                best = evaluation_model()
+                best.card_data.update(
+                    metrics={f"model (step {state.global_step})": metrics, "grayscale baseline": validator.baseline}
+                )
+                save_model_atomically(best, output_dir / "best")
+            else:
+                state.validations_without_improvement += 1
+            patience = args.early_stopping_patience
+            stop = bool(patience and state.validations_without_improvement >= patience)
+            tqdm.write(
+                f"step {state.global_step}: "
+                + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+                + (" (best)" if state.best_step == state.global_step else "")
+            )
+        return bool(broadcast_object_list([stop])[0])
+
+    progress = tqdm(
+        total=max_steps,
+        initial=state.global_step,
+        disable=not accelerator.is_local_main_process,
+        desc="training",
+        dynamic_ncols=True,
+    )
+    window: dict[str, list[float]] = {}
+    window_start, window_images = time.perf_counter(), 0
+    stop = state.global_step >= max_steps
+    while not stop:
+        epoch_loader = loader
+        if state.batches_seen_in_epoch:
+            epoch_loader = accelerator.skip_first_batches(loader, state.batches_seen_in_epoch)
+        # accelerate's loaders call dataset.set_epoch(their own counter) when iterated; a fresh skip-loader's
+        # counter starts at 0, so the epoch (which picks the shuffle and augmentation) is set on the loader.
+        train_dataset.set_epoch(state.epoch)
+        if hasattr(epoch_loader, "set_epoch"):
+            epoch_loader.set_epoch(state.epoch)
+        for batch in epoch_loader:
+            state.batches_seen_in_epoch += 1
+            state.note_skipped(batch["skipped_corrupt"], batch["skipped_grayscale"])
+            l_norm, ab_norm = batch["L"], batch["ab"]
+            if args.channels_last:
+                l_norm = l_norm.contiguous(memory_format=torch.channels_last)
+            d_active = discriminator is not None and state.global_step >= d_start
+            with accelerator.accumulate(*(m for m in (generator, discriminator) if m is not None)):
+                with accelerator.autocast():
+                    fake_ab = generator(l_norm)
+                    reconstruction, parts = criterion(l_norm, fake_ab.float(), ab_norm)
+                logs = {k: float(v.detach()) for k, v in parts.items()}
+                skipped = False
+                if d_active:
+                    with accelerator.autocast():  # one D pass over real and fake keeps DDP to one forward/backward
+                        logits = discriminator(torch.cat([l_norm, l_norm]), torch.cat([ab_norm, fake_ab.detach()]))
+                        real_logits, fake_logits = logits.chunk(2)
+                        d_loss = 0.5 * (
+                            gan_loss(real_logits, target_is_real=True) + gan_loss(fake_logits, target_is_real=False)
+                        )
+                    if _all_finite(accelerator, d_loss):
+                        accelerator.backward(d_loss)
+                        if args.max_grad_norm and accelerator.sync_gradients:
+                            accelerator.clip_grad_norm_(discriminator.parameters(), args.max_grad_norm)
+                        optimizer_d.step()
+                        scheduler_d.step()
+                        optimizer_d.zero_grad(set_to_none=True)
+                        logs["d_loss"] = float(d_loss)
+                    else:
+                        optimizer_d.zero_grad(set_to_none=True)
+                        skipped = True
+                    # G's adversarial term goes through the bare module with frozen weights: no DDP pass, no D grads.
+                    unwrapped_d.requires_grad_(False)
+                    with accelerator.autocast():
+                        adversarial = gan_loss(
+                            unwrapped_d(l_norm, fake_ab), target_is_real=True, for_discriminator=False
+                        )
+                    unwrapped_d.requires_grad_(True)
+                    logs["g_adv"] = float(adversarial)
+                    g_loss = args.lambda_l1 * reconstruction + args.lambda_gan * adversarial
+                else:
+                    g_loss = reconstruction
+                if _all_finite(accelerator, g_loss) and not skipped:
+                    accelerator.backward(g_loss)
+                    if args.max_grad_norm and accelerator.sync_gradients:
+                        accelerator.clip_grad_norm_(generator.parameters(), args.max_grad_norm)
+                    optimizer_g.step()
+                    scheduler_g.step()
+                    logs["g_loss"] = float(g_loss)
+                else:
+                    skipped = True
+                optimizer_g.zero_grad(set_to_none=True)
+            if skipped:
+                state.consecutive_nonfinite_steps += 1
+                accelerator.print(
+                    f"step {state.global_step}: non-finite loss, update skipped "
+                    f"({state.consecutive_nonfinite_steps} in a row)"
+                )
+                if state.consecutive_nonfinite_steps >= args.max_nonfinite_steps:
+                    raise TrainingError(
+                        f"{state.consecutive_nonfinite_steps} steps in a row had NaN/inf losses; lower "
+                        "--learning_rate, set --max_grad_norm, or use --mixed_precision no. The last checkpoint is intact."
+                    )
+            elif accelerator.sync_gradients:
+                state.consecutive_nonfinite_steps = 0
+            for key, value in logs.items():
+                window.setdefault(key, []).append(value)
+            window_images += l_norm.shape[0] * accelerator.num_processes
+            if not accelerator.sync_gradients:
+                continue
+
+            state.global_step += 1
+            state.images_seen += args.train_batch_size * args.gradient_accumulation_steps * accelerator.num_processes
+            if ema is not None:
+                ema.update_parameters(accelerator.unwrap_model(generator))
+            progress.update(1)
+            if state.global_step % 10 == 0 or state.global_step == max_steps:
+                elapsed = time.perf_counter() - window_start
+                means = {k: sum(v) / len(v) for k, v in window.items()}
+                means["img_per_s"] = window_images / max(elapsed, 1e-9)
+                means["lr"] = scheduler_g.get_last_lr()[0]
+                state.history.append({"step": state.global_step, **means})
+                accelerator.log(means, step=state.global_step)
+                progress.set_postfix({k: f"{v:.3g}" for k, v in means.items() if k != "lr"})
+                window, window_start, window_images = {}, time.perf_counter(), 0
+            if args.validation_steps and state.global_step % args.validation_steps == 0:
+                stop = validate()
+            if args.checkpointing_steps and state.global_step % args.checkpointing_steps == 0:
+                save_checkpoint(accelerator, output_dir, state.global_step, total_limit=args.checkpoints_total_limit)
+            if state.global_step >= max_steps:
+                stop = True
+            if stop:
+                break
+        else:  # the epoch ran to its end
+            state.epoch += 1
+            state.batches_seen_in_epoch = 0
+    progress.close()
+    if validator is not None and (not args.validation_steps or state.global_step % args.validation_steps):
+        validate()
+    return finish(args, accelerator, state, evaluation_model(), validator)
+
+
+def finish(
+    args: argparse.Namespace,
+    accelerator: Accelerator,
+    state: TrainingState,
+    last_model: ColorizationNet,
+    validator: Validator | None,
+) -> Path:
+    """Write the output model (best or last) with its card, verify the ranks agree, push if asked."""
+    output_dir = Path(args.output_dir)
+    digests = gather_object([state_digest(last_model)])
+    corrupt = sorted({i for part in gather_object([state.skipped_corrupt]) for i in part})
+    grayscale = sorted({i for part in gather_object([state.skipped_grayscale]) for i in part})
+    accelerator.wait_for_everyone()
+    if not accelerator.is_main_process:
+        accelerator.end_training()
+        return output_dir
+    if len(set(digests)) > 1:
+        raise TrainingError(f"The {len(digests)} processes ended with different weights; distributed sync is broken.")
+    logs = output_dir / args.logging_dir
+    logs.mkdir(parents=True, exist_ok=True)
+    (logs / "final_weights.txt").write_text("\n".join(f"rank {r}: {d}" for r, d in enumerate(digests)) + "\n")
+    skipped_note = f"skipped {len(corrupt)} unreadable image(s) and {len(grayscale)} grayscale image(s)"
+    tqdm.write(f"Training finished at step {state.global_step}; {skipped_note}.")
+    model = last_model
+    best_dir = output_dir / "best"
+    if args.final_model == "best" and (best_dir / "model.safetensors").is_file():
+        model = load_model(best_dir)
+    model.card_data.update(
+        title=args.title or model.card_data.get("title"),
+        dataset=args.dataset,
+        steps=state.global_step,
+        images_seen=state.images_seen,
+        resolution=args.resolution,
+        losses=args.losses
+        + (
+            f" + {args.lambda_gan} x {args.gan_mode} GAN (x{args.lambda_l1} on reconstruction)"
+            if wants_discriminator(args)
+            else ""
+        ),
+        command="accelerate launch trainer/train.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        notes=f"Data: {skipped_note}. Output = {'best validation' if model is not last_model else 'last'} weights"
+        + (
+            f" (step {state.best_step}, {args.early_stopping_metric} {state.best_metric:.4g})."
+            if model is not last_model
+            else "."
+        ),
+    )
+    if validator is not None:
+        grid = output_dir / "validation" / "samples.png"
+        if grid.is_file():
+            shutil.copy2(grid, output_dir / "samples.png")
+            model.card_data["sample_grid"] = "samples.png"
+        plot_history(state.history, output_dir / "loss_curves.png")
+    save_model_atomically(model, output_dir, dtype=torch.float16 if args.save_dtype == "fp16" else None)
+    accelerator.end_training()
+    tqdm.write(f"Saved the colorizer to {output_dir} (load it with models.hub.load_colorizer).")
+    if args.push_to_hub:
+        from trainer.push import PushError, push_output
+
+        try:
+            tqdm.write(
+                "uploaded: "
+                + push_output(output_dir, args.hub_model_id, private=args.hub_private, token=args.hub_token)
+            )
+        except PushError as error:
+            raise TrainingError(str(error)) from error
+    return output_dir
+
+
+def cli(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        main(args)
+    except (TrainingError, DataError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

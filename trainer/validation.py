@@ -1,0 +1,118 @@
+"""Validation during training: colour metrics vs the grayscale baseline, sample grids, loss curves.
+
+The validation images are decoded once (whole image squashed to the training resolution, as the
+inference pipeline does) and kept in memory; each validation pass only runs the generator.
+Metrics come from `trainer.metrics` so training and `python -m trainer.evaluate` agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from models.color import model_space_to_rgb
+from trainer.metrics import image_metrics
+
+# Direction of each metric, for early stopping and "best" checkpoints.
+LOWER_IS_BETTER = {"ciede2000", "colourfulness_delta", "l1", "loss"}
+METRIC_NAMES = ("psnr", "psnr_ab", "ssim", "ciede2000", "colourfulness", "colourfulness_delta", "ab_auc")
+
+PredictFn = Callable[[torch.Tensor], torch.Tensor]  # normalised L (B,1,H,W) -> normalised ab (B,2,H,W)
+
+
+def improved(metric: str, value: float, best: float | None) -> bool:
+    if best is None:
+        return True
+    return value < best if metric in LOWER_IS_BETTER else value > best
+
+
+def to_uint8(rgb: torch.Tensor) -> np.ndarray:
+    """(B, 3, H, W) in [0, 1] -> (B, H, W, 3) uint8."""
+    return (rgb.clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def _mean_metrics(predictions: np.ndarray, targets: np.ndarray) -> dict[str, float]:
+    rows = [image_metrics(p, t) for p, t in zip(predictions, targets, strict=True)]
+    return {name: float(np.mean([row[name] for row in rows])) for name in rows[0]}
+
+
+class Validator:
+    """Holds the validation tensors; `run(predict)` returns mean metrics and writes a sample grid."""
+
+    def __init__(self, samples: list[dict[str, torch.Tensor]], *, out_dir: Path, batch_size: int = 8) -> None:
+        if not samples:
+            raise ValueError("The validation split is empty; use --val_fraction > 0 or a non-empty --val_split.")
+        self.l_norm = torch.stack([s["L"] for s in samples])
+        self.ab_norm = torch.stack([s["ab"] for s in samples])
+        self.batch_size = batch_size
+        self.out_dir = out_dir
+        self.targets = to_uint8(model_space_to_rgb(self.l_norm, self.ab_norm))
+        self.grays = to_uint8(model_space_to_rgb(self.l_norm, torch.zeros_like(self.ab_norm)))
+        self.baseline = _mean_metrics(self.grays, self.targets)
+
+    def __len__(self) -> int:
+        return len(self.l_norm)
+
+    @torch.no_grad()
+    def predict(self, predict: PredictFn) -> np.ndarray:
+        outputs = []
+        for start in range(0, len(self.l_norm), self.batch_size):
+            l_batch = self.l_norm[start : start + self.batch_size]
+            ab = predict(l_batch).float().cpu()
+            outputs.append(to_uint8(model_space_to_rgb(l_batch, ab)))
+        return np.concatenate(outputs)
+
+    def run(self, predict: PredictFn, *, step: int, grid_rows: int = 6) -> dict[str, float]:
+        predictions = self.predict(predict)
+        metrics = _mean_metrics(predictions, self.targets)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        grid = sample_grid(self.grays[:grid_rows], predictions[:grid_rows], self.targets[:grid_rows])
+        grid.save(self.out_dir / f"samples-{step:07d}.png")
+        grid.save(self.out_dir / "samples.png")
+        return metrics
+
+
+def sample_grid(
+    grays: np.ndarray, predictions: np.ndarray, targets: np.ndarray, *, label_height: int = 18
+) -> Image.Image:
+    """Rows of gray input | prediction | ground truth, with a header row naming the columns."""
+    rows, height, width = predictions.shape[:3]
+    canvas = Image.new("RGB", (3 * width, rows * height + label_height), "white")
+    draw = ImageDraw.Draw(canvas)
+    for column, title in enumerate(("gray input", "prediction", "ground truth")):
+        draw.text((column * width + 4, 3), title, fill="black")
+    for row in range(rows):
+        for column, images in enumerate((grays, predictions, targets)):
+            canvas.paste(Image.fromarray(images[row]), (column * width, label_height + row * height))
+    return canvas
+
+
+def plot_history(history: list[dict[str, float]], path: Path) -> None:
+    """Loss curves (and validation metrics) against step, one panel per quantity."""
+    if not history:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = sorted({k for row in history for k in row if k != "step"})
+    columns = min(3, len(keys))
+    rows = (len(keys) + columns - 1) // columns
+    figure, axes = plt.subplots(rows, columns, figsize=(4.5 * columns, 3 * rows), squeeze=False)
+    for axis, key in zip(axes.flat, keys, strict=False):
+        points = [(row["step"], row[key]) for row in history if key in row]
+        axis.plot([p[0] for p in points], [p[1] for p in points], marker="." if len(points) < 50 else None)
+        axis.set_title(key)
+        axis.set_xlabel("step")
+        axis.grid(alpha=0.3)
+    for axis in list(axes.flat)[len(keys) :]:
+        axis.axis("off")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=80)
+    plt.close(figure)
