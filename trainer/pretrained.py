@@ -10,6 +10,7 @@ deliberately no path that falls back to random weights.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,6 +103,24 @@ def resolve_weights_file(
             f"no {weights.what} weights (download failed: {type(error).__name__}; pass {weights.flag} FILE)"
         ) from None
     return cached
+
+
+def weights_provenance(weights: PretrainedWeights, path: str | os.PathLike[str]) -> dict[str, object]:
+    """What the report says about a weights file: its name, sha256, and whether that is the published checkpoint.
+
+    A converted copy (safetensors) can be legitimate, so a mismatch is reported rather than refused.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    sha256 = digest.hexdigest()
+    return {
+        "file": str(path),
+        "sha256": sha256,
+        "published": weights.filename,
+        "matches_published": sha256.startswith(weights.hash_prefix),
+    }
 
 
 def load_pretrained_state(

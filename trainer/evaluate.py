@@ -1,0 +1,333 @@
+"""python -m trainer.evaluate --models SOURCE... --dataset NAME_OR_PATH --out DIR [--limit N] [--ratings PATH]
+
+Scores any set of colorizers (local folders or Hub ids; `name=SOURCE` sets the row name) on the same images,
+always adding a grayscale baseline row (ab = 0), and writes report.md, report.json, per_image.csv, a
+comparison grid and one bar chart per metric (see `trainer.report`).
+
+    python -m trainer.evaluate --models weights/pix2pix unet=runs/unet --dataset data/photos --limit 100 \
+        --out reports/eval --ratings data/ratings.sqlite3
+
+Every image is center-cropped and resized to --image-size, then each colorizer runs through the real
+pipeline (`Colorizer.colorize_batch`, network at --working-size) and is scored against that image. The
+weight-free metrics (`trainer.metrics`) are always computed; LPIPS and FID/KID only with real ImageNet
+weights (--lpips-weights, --inception-weights, the torch hub cache, or --download-weights), otherwise
+the report says why they are missing. Results are deterministic for a --seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from torch import nn
+from tqdm.auto import tqdm
+
+from models.hub import load_colorizer
+from models.imageio import ImageInputError, open_image
+from models.pipeline import Colorizer
+from models.registry import list_models
+from trainer.fid import inception_features, load_fid_inception
+from trainer.inception import FIDInceptionV3
+from trainer.lpips_metric import LPIPS, load_lpips
+from trainer.metrics import image_metrics
+from trainer.pretrained import (
+    ALEXNET,
+    FID_INCEPTION,
+    WeightsUnavailable,
+    resolve_weights_file,
+    weights_provenance,
+)
+
+BASELINE_NAME = "grayscale"
+
+
+class GrayscaleBaseline(Colorizer):
+    """The floor every colorizer must beat: the input's own lightness with ab = 0, through the same pipeline."""
+
+    def __init__(self) -> None:
+        super().__init__(nn.Identity(), name=BASELINE_NAME, card="Grayscale baseline: RGB from (L, ab = 0).")
+
+    def predict_ab(self, l_norm: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(l_norm.shape[0], 2, *l_norm.shape[-2:])
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    source: str
+
+
+def parse_model_spec(spec: str) -> ModelSpec:
+    """`SOURCE` (named after its last path part) or `name=SOURCE`."""
+    name, sep, source = spec.partition("=")
+    if sep and name and "/" not in name and not Path(spec).exists():
+        if not source:
+            raise ValueError(f"--models {spec}: nothing after '='; write name=SOURCE.")
+        return ModelSpec(name=name, source=source)
+    return ModelSpec(name=Path(spec.rstrip("/")).name or spec, source=spec)
+
+
+def check_unique_names(specs: list[ModelSpec]) -> None:
+    names = [s.name for s in specs]
+    for name in names:
+        if name == BASELINE_NAME:
+            raise ValueError(f"The name '{BASELINE_NAME}' is reserved for the baseline row; rename with name=SOURCE.")
+        if names.count(name) > 1:
+            raise ValueError(f"Two models are named '{name}'; give them distinct names with name=SOURCE.")
+
+
+# --- images -------------------------------------------------------------------------------------------------------
+@dataclass
+class EvalImages:
+    ids: list[str]
+    rgb: list[np.ndarray]  # (S, S, 3) uint8 ground truths, center-cropped and resized
+    split: str
+    skipped: list[str] = field(default_factory=list)  # unreadable records, reported rather than hidden
+
+
+def _saved_dataset_splits(path: Path) -> list[str] | None:
+    if (path / "dataset_dict.json").is_file():
+        return list(json.loads((path / "dataset_dict.json").read_text(encoding="utf-8")).get("splits", []))
+    return None
+
+
+def resolve_split(dataset: str, split: str | None) -> str:
+    """The requested split, else "validation" when the dataset has one, else "train"."""
+    if split:
+        return split
+    import datasets
+
+    path = Path(dataset).expanduser()
+    if path.is_dir() and (path / "dataset_info.json").is_file():
+        return "train"  # a single saved Dataset: the split name is not used
+    if path.is_dir() and (names := _saved_dataset_splits(path)) is not None:
+        pass
+    elif path.is_dir():
+        names = datasets.get_dataset_split_names("imagefolder", data_dir=str(path))
+    else:
+        try:
+            names = datasets.get_dataset_split_names(dataset)
+        except (ConnectionError, FileNotFoundError, OSError, ValueError) as error:
+            raise ValueError(
+                f"Could not list the splits of dataset '{dataset}' ({type(error).__name__}); pass a local image "
+                "folder or saved dataset, or connect to the Hub and retry."
+            ) from None
+    return "validation" if "validation" in names else "train" if "train" in names or not names else names[0]
+
+
+def _record_id(record: object, index: int) -> str:
+    path = record.get("path") if isinstance(record, dict) else None
+    return f"{index:05d}_{Path(path).name}" if path else f"{index:05d}"
+
+
+def center_square(image: Image.Image, size: int) -> np.ndarray:
+    """RGB uint8 (size, size, 3): the largest centered square, resized with Lanczos."""
+    square = ImageOps.fit(image.convert("RGB"), (size, size), method=Image.Resampling.LANCZOS, centering=(0.5, 0.5))
+    return np.asarray(square, dtype=np.uint8)
+
+
+def load_eval_images(dataset: str, *, split: str | None, limit: int | None, image_size: int) -> EvalImages:
+    """The first `limit` images of the split (dataset order, so every run scores the same images)."""
+    from trainer.data import load_splits  # datasets is heavy; and the trainer owns how datasets are opened
+
+    chosen = resolve_split(dataset, split)
+    records, _, column = load_splits(dataset, split=chosen)
+    count = len(records) if limit is None else min(limit, len(records))
+    images = EvalImages(ids=[], rgb=[], split=chosen)
+    for index in range(count):
+        record = records[index][column]
+        source = (record.get("bytes") or record.get("path")) if isinstance(record, dict) else record
+        try:
+            images.rgb.append(center_square(open_image(source), image_size))
+            images.ids.append(_record_id(record, index))
+        except ImageInputError as error:
+            images.skipped.append(f"{_record_id(record, index)}: {error}")
+    if not images.rgb:
+        raise ValueError(f"Dataset '{dataset}' split '{chosen}' has no readable images to evaluate.")
+    return images
+
+
+# --- metrics that need weights -----------------------------------------------------------------------------------
+@dataclass
+class WeightedMetrics:
+    lpips: LPIPS | None = None
+    inception: FIDInceptionV3 | None = None
+    unavailable: dict[str, str] = field(default_factory=dict)  # metric -> "unavailable: ..." sentence
+    weights: dict[str, dict] = field(default_factory=dict)  # metric -> provenance of the file it used
+
+
+def load_weighted_metrics(
+    *, lpips_weights: str | None, inception_weights: str | None, download: bool, fid: bool = True
+) -> WeightedMetrics:
+    """LPIPS and the FID Inception from real weights; each one missing is recorded with its reason instead."""
+    loaded = WeightedMetrics()
+    try:
+        alexnet_file = resolve_weights_file(ALEXNET, lpips_weights, download=download)
+        loaded.lpips = load_lpips(alexnet_file)
+        loaded.weights["lpips"] = weights_provenance(ALEXNET, alexnet_file)
+    except WeightsUnavailable as reason:
+        loaded.unavailable["lpips"] = f"unavailable: {reason}"
+    if not fid:
+        loaded.unavailable["fid"] = loaded.unavailable["kid"] = "unavailable: skipped with --no-fid"
+        return loaded
+    try:
+        inception_file = resolve_weights_file(FID_INCEPTION, inception_weights, download=download)
+        loaded.inception = load_fid_inception(inception_file)
+        loaded.weights["fid"] = loaded.weights["kid"] = weights_provenance(FID_INCEPTION, inception_file)
+    except WeightsUnavailable as reason:
+        loaded.unavailable["fid"] = loaded.unavailable["kid"] = f"unavailable: {reason}"
+    return loaded
+
+
+# --- the evaluation loop --------------------------------------------------------------------------------------------
+def grid_indices(count: int, wanted: int) -> list[int]:
+    """`wanted` images spread evenly over the evaluated set (deterministic, includes the first)."""
+    if wanted <= 0 or count == 0:
+        return []
+    return sorted({int(i) for i in np.linspace(0, count - 1, min(wanted, count)).round()})
+
+
+def evaluate(
+    colorizers: list[Colorizer],
+    images: EvalImages,
+    *,
+    working_size: int = 256,
+    batch_size: int = 8,
+    seed: int = 0,
+    weighted: WeightedMetrics | None = None,
+    grid_images: int = 6,
+    progress: bool | None = None,
+) -> dict:
+    """Run every colorizer on every image; per-image metric rows, Inception features, grid outputs and timings."""
+    weighted = weighted or WeightedMetrics()
+    names = [c.name for c in colorizers]
+    rows_by_model: dict[str, list[dict]] = {name: [] for name in names}  # model-major order, whatever the batching
+    features: dict[str, list[np.ndarray]] = {name: [] for name in ["ground truth", *names]}
+    chosen = set(grid_indices(len(images.rgb), grid_images))
+    grid: dict[str, dict[int, np.ndarray]] = {name: {} for name in names}
+    seconds = {name: {"inference": 0.0, "metrics": 0.0} for name in names}
+    bar = tqdm(total=len(images.rgb) * len(colorizers), desc="evaluating", unit="img", disable=progress is False)
+    for start in range(0, len(images.rgb), batch_size):
+        targets = images.rgb[start : start + batch_size]
+        if weighted.inception is not None:
+            features["ground truth"].append(inception_features(weighted.inception, np.stack(targets)))
+        for colorizer in colorizers:
+            torch.manual_seed(seed)  # stochastic colorizers (diffusion) give the same output on every run
+            began = time.perf_counter()
+            outputs = colorizer.colorize_batch(
+                [Image.fromarray(t) for t in targets], working_size=working_size, batch_size=batch_size
+            )
+            preds = [np.asarray(o.convert("RGB"), dtype=np.uint8) for o in outputs]
+            measured = time.perf_counter()
+            lpips = weighted.lpips.distance_uint8(np.stack(preds), np.stack(targets)) if weighted.lpips else None
+            for offset, (pred, target) in enumerate(zip(preds, targets, strict=True)):
+                index = start + offset
+                row = {"image": images.ids[index], "model": colorizer.name, **image_metrics(pred, target)}
+                if lpips is not None:
+                    row["lpips"] = float(lpips[offset])
+                rows_by_model[colorizer.name].append(row)
+                if index in chosen:
+                    grid[colorizer.name][index] = pred
+            if weighted.inception is not None:
+                features[colorizer.name].append(inception_features(weighted.inception, np.stack(preds)))
+            seconds[colorizer.name]["inference"] += measured - began
+            seconds[colorizer.name]["metrics"] += time.perf_counter() - measured
+            bar.update(len(targets))
+    bar.close()
+    return {
+        "per_image": [row for name in names for row in rows_by_model[name]],
+        "features": {k: np.concatenate(v) for k, v in features.items() if v},
+        "grid": {"indices": sorted(chosen), "outputs": grid},
+        "seconds": seconds,
+    }
+
+
+# --- command line ---------------------------------------------------------------------------------------------------
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m trainer.evaluate", description=__doc__.split("\n\n")[1], allow_abbrev=False
+    )
+    parser.add_argument("--models", nargs="+", required=True, help="model folders or Hub ids, optionally name=SOURCE")
+    parser.add_argument("--dataset", required=True, help="image folder, save_to_disk folder, or Hub dataset id")
+    parser.add_argument("--split", default=None, help="dataset split (default: validation if present, else train)")
+    parser.add_argument("--limit", type=int, default=None, help="evaluate the first N images")
+    parser.add_argument("--image-size", type=int, default=256, help="side of the center crop every model is scored on")
+    parser.add_argument("--working-size", type=int, default=256, help="side the networks run at (pipeline flag)")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--out", required=True, help="folder for report.md, report.json, per_image.csv, PNGs")
+    parser.add_argument("--grid-images", type=int, default=6, help="images shown in the comparison grid")
+    parser.add_argument("--lpips-weights", default=None, help="torchvision AlexNet state dict (alexnet-owt-*.pth)")
+    parser.add_argument("--inception-weights", default=None, help="FID Inception state dict (pt_inception-*.pth)")
+    parser.add_argument("--download-weights", action="store_true", help="download missing LPIPS/FID weights")
+    parser.add_argument("--no-fid", action="store_true", help="skip FID/KID even when weights exist (slow on CPU)")
+    parser.add_argument("--ratings", default=None, help="the app's ratings database (file or data folder) or export")
+    parser.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for confidence intervals")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    args = parser.parse_args(argv)
+    for flag in ("limit", "image_size", "working_size", "batch_size", "n_boot"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            parser.error(f"--{flag.replace('_', '-')} must be a positive integer, got {value}.")
+    return args
+
+
+def run(args: argparse.Namespace) -> Path:
+    """The whole command: load, evaluate, join ratings, write the report. Returns the report folder."""
+    from trainer.human import load_votes
+    from trainer.report import build_report, write_report
+
+    list_models()  # imports the built-in architectures, which load_colorizer looks up by class name
+    specs = [parse_model_spec(spec) for spec in args.models]
+    check_unique_names(specs)
+    votes = load_votes(args.ratings) if args.ratings else None  # fail fast, before minutes of inference
+    colorizers: list[Colorizer] = [GrayscaleBaseline()]
+    colorizers += [load_colorizer(s.source, name=s.name, device=args.device) for s in specs]
+    images = load_eval_images(args.dataset, split=args.split, limit=args.limit, image_size=args.image_size)
+    weighted = load_weighted_metrics(
+        lpips_weights=args.lpips_weights,
+        inception_weights=args.inception_weights,
+        download=args.download_weights,
+        fid=not args.no_fid,
+    )
+    raw = evaluate(
+        colorizers,
+        images,
+        working_size=args.working_size,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        weighted=weighted,
+        grid_images=args.grid_images,
+        progress=False if args.no_progress else None,
+    )
+    config = {key: value for key, value in vars(args).items() if key not in ("no_progress",)}
+    config["split"] = images.split
+    config["sources"] = {BASELINE_NAME: "grayscale baseline (ab = 0)", **{s.name: s.source for s in specs}}
+    config["weights"] = weighted.weights
+    report = build_report(raw, images, [c.name for c in colorizers], weighted.unavailable, config, votes=votes)
+    return write_report(report, raw, images, Path(args.out))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        out = run(args)
+    except (ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"wrote {out / 'report.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    sys.exit(main())
