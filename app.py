@@ -1,0 +1,273 @@
+"""python app.py   (`make demo`; also the Hugging Face Space entry point)
+
+ColorLab's Gradio UI: Colorize (before/after sliders at full resolution), a blind A/B Arena,
+the Leaderboard it feeds, and the Models' cards. This file is layout and wiring only: the work is
+done by `space.app_logic` (handlers), `space.model_pool` (which models), `space.arena` (pairs and
+votes), `space.ratings` and `space.leaderboard`. `demo` is built at import, as Spaces expect;
+configuration comes from the environment (see space/README.md): COLORLAB_MODELS, COLORLAB_DATA_DIR,
+COLORLAB_CONCURRENCY, COLORLAB_MIN_VOTES. Analytics are off unless GRADIO_ANALYTICS_ENABLED says otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Read by gradio and huggingface_hub at import: without these they phone home from background threads.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+from collections.abc import Callable
+from typing import Any
+
+import gradio as gr
+
+from space import app_logic as logic
+from space.ratings import RatingsError
+
+VOTE_BUTTONS = (("a", "👈  A is better"), ("tie", "🤝  Tie"), ("both_bad", "👎  Both bad"), ("b", "B is better  👉"))
+CSS = """
+.notice { border-left: 4px solid #f59e0b; padding: 0.5em 1em; background: #fffbeb; }
+.reveal { min-height: 2.5em; }
+footer { display: none !important; }
+"""
+
+
+def heavy_concurrency() -> int:
+    """How many colorize / arena requests run at once: COLORLAB_CONCURRENCY, default measured by bench_app_load.py.
+
+    torch already spreads one forward pass over every core, so on a small CPU one request at a time gives the
+    best latency; the others wait in Gradio's queue and see their position.
+    """
+    return max(1, int(os.environ.get("COLORLAB_CONCURRENCY", "1")))
+
+
+def _user_error(call: Callable[[], Any]) -> Any:
+    """Run a handler, turning the one-sentence errors users can act on into a Gradio error toast."""
+    try:
+        return call()
+    except (ValueError, RatingsError) as error:
+        raise gr.Error(str(error), print_exception=False) from error
+
+
+def _voter(request: gr.Request | None) -> str:
+    # The browser session identifies the voter (hashed with a salt by the store); the client IP only as a fallback.
+    if request is not None and request.session_hash:
+        return request.session_hash
+    host = getattr(getattr(request, "client", None), "host", None)
+    return host or "anonymous"
+
+
+def _colorize_tab(ctx: logic.AppContext) -> None:
+    names = ctx.pool.names()
+    with gr.Row():
+        with gr.Column(scale=1):
+            image = gr.Image(
+                label="Photo",
+                type="filepath",
+                image_mode=None,  # hand the handler the uploaded file itself, not a re-encoded copy
+                sources=["upload", "clipboard"],
+                height=340,
+            )
+            if ctx.examples:
+                gr.Examples(
+                    examples=[[str(example.path)] for example in ctx.examples],
+                    inputs=[image],
+                    example_labels=[example.caption for example in ctx.examples],
+                    label="Examples: real black-and-white photographs, and colour photos turned gray",
+                )
+        with gr.Column(scale=1):
+            models = gr.CheckboxGroup(
+                choices=names, value=names[:3], label="Models", info="Each chosen model colorizes the photo."
+            )
+            working_size = gr.Slider(
+                *logic.WORKING_SIZE_RANGE,
+                value=256,
+                step=32,
+                label="Working size (render factor), pixels",
+                info="The model sees the photo at this size; its colour is then upsampled to full resolution. "
+                "Smaller gives steadier colour, larger more detail.",
+            )
+            saturation = gr.Slider(
+                *logic.SATURATION_RANGE, value=1.0, step=0.05, label="Saturation", info="1 = as predicted, 0 = gray."
+            )
+            run = gr.Button("Colorize", variant="primary")
+    status = gr.Markdown()
+    slots = []
+    for name in names:
+        with gr.Column(visible=False) as box:
+            header = gr.Markdown(f"### {name}")
+            slider = gr.ImageSlider(
+                label=f"{name}: before / after", type="filepath", format="png", interactive=False, max_height=720
+            )
+            download = gr.DownloadButton("Download full-resolution PNG", size="sm")
+        slots.append((name, box, header, slider, download))
+
+    def on_colorize(path: str | None, chosen: list[str], size: float, sat: float) -> list[Any]:
+        outcome = _user_error(lambda: logic.colorize(ctx, path, chosen, working_size=size, saturation=sat))
+        width, height = outcome.size
+        updates: list[Any] = [f"Colorized a {width}×{height} photo at working size {int(size)}."]
+        results = {result.name: result for result in outcome.results}
+        for name, *_ in slots:
+            result = results.get(name)
+            if result is None:
+                updates += [gr.update(visible=False), gr.update(), None, None]
+            elif result.image is None:
+                updates += [gr.update(visible=True), f"### {name}\n{result.error}", None, None]
+            else:
+                pair = (str(outcome.input_image), str(result.image))
+                header = f"### {name}\n{result.seconds:.2f} s at working size {int(size)} · {width}×{height} PNG"
+                updates += [gr.update(visible=True), header, pair, str(result.image)]
+        return updates
+
+    outputs = [status] + [component for _, *components in slots for component in components]
+    run.click(
+        on_colorize,
+        [image, models, working_size, saturation],
+        outputs,
+        api_name="colorize",
+        concurrency_id="cpu",
+        concurrency_limit=heavy_concurrency(),
+    )
+
+
+def _arena_tab(ctx: logic.AppContext, board_outputs: list[gr.components.Component]) -> None:
+    gr.Markdown(
+        "Two anonymous models colorize the same photo. Pick the one that looks more natural; "
+        "their names are revealed after your vote. Uses your photo if you add one, otherwise a random example."
+    )
+    if ctx.arena is None:
+        gr.Markdown(f"**The arena is off:** {ctx.arena_problem}", elem_classes="notice")
+    token = gr.State(None)  # server-side only: the browser never sees the token or the model names
+    with gr.Row(equal_height=True):
+        upload = gr.Image(label="Your photo (optional)", type="filepath", image_mode=None, height=200, scale=2)
+        with gr.Column(scale=1):
+            consent = gr.Checkbox(
+                label="Keep my photo for research",
+                info="Off: only a fingerprint (sha256) of your photo is stored with your vote.",
+            )
+            start = gr.Button("Next pair", variant="primary")
+    prompt = gr.Markdown("Press **Next pair** to start.")
+    with gr.Row():
+        image_a = gr.Image(label="A", interactive=False, height=420, buttons=["fullscreen"])
+        image_b = gr.Image(label="B", interactive=False, height=420, buttons=["fullscreen"])
+    with gr.Row():
+        rating_a = gr.Radio([1, 2, 3, 4, 5], label="Rate A (optional; 1 = bad, 5 = great)")
+        rating_b = gr.Radio([1, 2, 3, 4, 5], label="Rate B (optional; 1 = bad, 5 = great)")
+    with gr.Row():
+        buttons = [gr.Button(label, interactive=False) for _, label in VOTE_BUTTONS]
+    reveal = gr.Markdown(elem_classes="reveal")
+
+    def on_next(path: str | None, keep: bool, request: gr.Request) -> list[Any]:
+        round_ = _user_error(lambda: logic.arena_round(ctx, path, voter=_voter(request), consent=keep))
+        photo = f" ({round_.example})" if round_.example else " (your photo)"
+        text = f"Which colorization looks more natural?{photo}"
+        enabled = [gr.update(interactive=True)] * len(buttons)
+        return [round_.token, str(round_.image_a), str(round_.image_b), None, None, text, "", *enabled]
+
+    start.click(
+        on_next,
+        [upload, consent],
+        [token, image_a, image_b, rating_a, rating_b, prompt, reveal, *buttons],
+        api_name="arena_next",
+        concurrency_id="cpu",
+        concurrency_limit=heavy_concurrency(),
+    )
+
+    def vote_handler(choice: str) -> Callable[..., list[Any]]:
+        def on_vote(current: str | None, score_a: Any, score_b: Any, request: gr.Request) -> list[Any]:
+            vote = _user_error(
+                lambda: logic.arena_vote(
+                    ctx, current, choice, voter=_voter(request), rating_a=score_a, rating_b=score_b
+                )
+            )
+            disabled = [gr.update(interactive=False)] * len(buttons)
+            return [None, logic.reveal_markdown(vote) + " Press **Next pair** for another.", *disabled]
+
+        return on_vote
+
+    for (choice, _), button in zip(VOTE_BUTTONS, buttons, strict=True):
+        button.click(
+            vote_handler(choice),
+            [token, rating_a, rating_b],
+            [token, reveal, *buttons],
+            api_name=f"vote_{choice}",
+            trigger_mode="once",  # a double click must not try to vote twice
+        ).success(_board_handler(ctx), None, board_outputs, api_visibility="private")
+
+
+def _board_handler(ctx: logic.AppContext) -> Callable[[], list[Any]]:
+    def on_board() -> list[Any]:
+        view = logic.leaderboard_view(ctx)
+        return [view.summary, view.figure, view.table, view.win_rates]
+
+    return on_board
+
+
+def _leaderboard_components() -> list[gr.components.Component]:
+    """Created unrendered, because the Arena (an earlier tab) refreshes them after each vote."""
+    return [
+        gr.Markdown(render=False),
+        gr.Plot(label="Scores with 95% intervals", render=False),
+        gr.Dataframe(label="Leaderboard", interactive=False, wrap=True, render=False),
+        gr.Dataframe(label="Win rate of the row model against the column model", interactive=False, render=False),
+    ]
+
+
+def _models_tab(ctx: logic.AppContext) -> None:
+    for index, card in enumerate(logic.model_cards(ctx)):
+        with gr.Accordion(card.name, open=index == 0):
+            gr.Markdown(card.markdown)
+            if card.sample_image is not None:
+                gr.Image(str(card.sample_image), label="gray input | prediction | ground truth", interactive=False)
+
+
+def build_demo(ctx: logic.AppContext) -> gr.Blocks:
+    """The whole UI over one AppContext (tests build their own from tiny models)."""
+    with gr.Blocks(title="ColorLab", delete_cache=(3600, 3600)) as blocks:
+        gr.Markdown(
+            "# ColorLab\nColour for black-and-white photographs, from several models side by side, "
+            "and a blind arena where people judge which colorization looks right."
+        )
+        notice = ctx.pool.notice_markdown()
+        if notice:
+            gr.Markdown(notice, elem_classes="notice")
+        with gr.Tab("Colorize"):
+            _colorize_tab(ctx)
+        board_outputs = _leaderboard_components()
+        with gr.Tab("Arena"):
+            _arena_tab(ctx, board_outputs)
+        with gr.Tab("Leaderboard") as board_tab:
+            gr.Markdown(
+                "Bradley-Terry scores from the arena votes (Elo-like scale, mean 1000; ties and *both bad* count "
+                "half), with 95% bootstrap intervals. MOS is the mean 1-5 rating with a 95% t-interval."
+            )
+            for component in board_outputs:
+                component.render()
+            refresh = gr.Button("Refresh", size="sm")
+        with gr.Tab("Models"):
+            _models_tab(ctx)
+        gr.Markdown(
+            "Privacy: uploaded photos are colorized in memory and not kept, unless you tick *Keep my photo* in the "
+            "arena; votes store a salted hash of your browser session, never your IP.",
+            elem_classes="privacy",
+        )
+        on_board = _board_handler(ctx)
+        refresh.click(on_board, None, board_outputs, api_name="leaderboard")
+        board_tab.select(on_board, None, board_outputs, api_visibility="private")
+        blocks.load(on_board, None, board_outputs, api_visibility="private")
+    # Votes and leaderboard reads are cheap; only colorizing is limited (concurrency_id "cpu" above).
+    blocks.queue(default_concurrency_limit=8)
+    return blocks
+
+
+def launch_options() -> dict[str, Any]:
+    """Keyword arguments for `demo.launch` (Gradio 6 takes theme and css there, not in Blocks)."""
+    return {"theme": gr.themes.Soft(primary_hue="orange", secondary_hue="stone"), "css": CSS}
+
+
+CONTEXT = logic.AppContext.from_env()
+demo = build_demo(CONTEXT)
+
+if __name__ == "__main__":
+    # GRADIO_SERVER_NAME / GRADIO_SERVER_PORT choose the address (a Space sets 0.0.0.0); 127.0.0.1:7860 otherwise.
+    demo.launch(**launch_options())

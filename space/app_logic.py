@@ -1,0 +1,307 @@
+"""What the Gradio UI calls: plain functions over an `AppContext`, testable without a browser or a server.
+
+    ctx = AppContext.from_env()        # models, ratings store, arena, examples, output folder
+    outcome = colorize(ctx, "photo.jpg", ["pix2pix"], working_size=256, saturation=1.0)
+    board = leaderboard_view(ctx)      # tables and a figure, cached until a new vote arrives
+
+Environment: `COLORLAB_MODELS` (see space.model_pool), `COLORLAB_DATA_DIR` (ratings; see
+space.ratings.default_data_dir), `COLORLAB_MIN_VOTES` (below it a model is provisional, default 20),
+`COLORLAB_RATINGS_REPO` + `HF_TOKEN` (optional Hub sync of votes, see space.sync).
+Every refusal is a ValueError or a space.ratings.RatingsError whose message is one sentence for the user.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from models.imageio import open_image
+from space.arena import Arena, ArenaError, ArenaRound
+from space.examples import Example, prepare_examples
+from space.leaderboard import leaderboard_plot, leaderboard_table, win_rate_matrix
+from space.model_pool import ModelPool
+from space.outputs import OutputFolder, safe_stem
+from space.ratings import RatingsStore, Vote
+
+WORKING_SIZE_RANGE = (64, 1024)
+SATURATION_RANGE = (0.0, 2.0)
+DEFAULT_MIN_VOTES = 20
+
+
+def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, not {raw!r}.") from None
+
+
+@dataclass
+class AppContext:
+    """Everything the handlers share; built once per process (the UI builds it at import)."""
+
+    pool: ModelPool
+    store: RatingsStore
+    outputs: OutputFolder
+    examples: list[Example]
+    arena: Arena | None
+    arena_problem: str = ""  # why the arena is off (fewer than two models)
+    min_votes: int = DEFAULT_MIN_VOTES
+    sync: Any = None
+    _board_cache: tuple[Any, LeaderboardView] | None = field(default=None, repr=False)
+    _board_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def build(
+        cls,
+        pool: ModelPool,
+        store: RatingsStore,
+        *,
+        outputs: OutputFolder | None = None,
+        examples_dir: Path | None = None,
+        min_votes: int = DEFAULT_MIN_VOTES,
+        seed: int | None = None,
+    ) -> AppContext:
+        outputs = outputs or OutputFolder()
+        examples = prepare_examples(examples_dir or outputs.root / "examples")
+        store.set_models(pool.names())
+        try:
+            arena, problem = Arena(pool, store, outputs, examples, seed=seed), ""
+        except ArenaError as error:
+            arena, problem = None, str(error)
+        return cls(pool, store, outputs, examples, arena, problem, min_votes)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> AppContext:
+        """The app's context from the environment (see the module docstring); starts the optional vote sync."""
+        from space.sync import start_hub_sync
+
+        env = os.environ if env is None else env
+        min_votes = _env_int(env, "COLORLAB_MIN_VOTES", DEFAULT_MIN_VOTES)
+        pool = ModelPool.from_env(env)
+        store = RatingsStore(env.get("COLORLAB_DATA_DIR") or None)
+        context = cls.build(pool, store, min_votes=min_votes)
+        context.sync = start_hub_sync(store)
+        return context
+
+
+# --- Colorize ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelResult:
+    name: str
+    image: Path | None  # full-resolution PNG (also the download), None when this model failed
+    seconds: float
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class ColorizeOutcome:
+    input_image: Path  # the input as PNG, the "before" side of every slider
+    size: tuple[int, int]
+    results: list[ModelResult]
+
+
+def check_range(name: str, value: float, bounds: tuple[float, float]) -> float:
+    low, high = bounds
+    if value is None or not isinstance(value, int | float) or math.isnan(value) or not low <= value <= high:
+        raise ValueError(f"{name} must be between {low:g} and {high:g}, not {value!r}.")
+    return value
+
+
+def colorize(
+    ctx: AppContext,
+    image_path: str | Path | None,
+    model_names: Sequence[str] | None,
+    *,
+    working_size: int = 256,
+    saturation: float = 1.0,
+    options: Mapping[str, Any] | None = None,
+) -> ColorizeOutcome:
+    """Colorize one uploaded image with each chosen model at full resolution; one model failing spares the rest."""
+    if not image_path:
+        raise ValueError("Upload a photo or pick an example first.")
+    entries = ctx.pool.select(model_names)  # refuses names that are not served
+    working_size = int(check_range("The working size", working_size, WORKING_SIZE_RANGE))
+    saturation = float(check_range("The saturation", saturation, SATURATION_RANGE))
+    image = open_image(image_path)
+    folder = ctx.outputs.new_request()
+    stem = safe_stem(Path(image_path).stem)
+    input_png = ctx.outputs.save_png(image, folder / f"{stem}.png")
+    results = []
+    for entry in entries:
+        started = time.perf_counter()
+        try:
+            colored = entry.colorize(image, working_size=working_size, saturation=saturation, options=options)
+        except ValueError as error:  # the model refused this input; the other models may still work
+            results.append(ModelResult(entry.name, None, time.perf_counter() - started, str(error)))
+            continue
+        seconds = time.perf_counter() - started
+        path = ctx.outputs.save_png(colored, folder / f"{stem}_{safe_stem(entry.name)}.png")
+        results.append(ModelResult(entry.name, path, seconds))
+    return ColorizeOutcome(input_png, image.size, results)
+
+
+# --- Arena ------------------------------------------------------------------------------------------------------
+
+
+def _arena(ctx: AppContext) -> Arena:
+    if ctx.arena is None:
+        raise ArenaError(ctx.arena_problem)
+    return ctx.arena
+
+
+def arena_round(ctx: AppContext, upload: str | Path | None, *, voter: str, consent: bool = False) -> ArenaRound:
+    """A new anonymous round: the upload (else a random example) colorized by the next balanced pair."""
+    return _arena(ctx).new_round(upload, voter=voter, consent=bool(consent))
+
+
+def _rating(value: object) -> int | None:
+    # Radio buttons and API clients send 4, "4" or nothing; the store validates the range.
+    if value in (None, ""):
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return value  # type: ignore[return-value]
+
+
+def arena_vote(
+    ctx: AppContext, token: str | None, choice: str, *, voter: str, rating_a: object = None, rating_b: object = None
+) -> Vote:
+    """Store a vote for the round behind `token` (the client never names a model) and return it for the reveal."""
+    if not token:
+        raise ArenaError("There is no pair to vote on yet; press 'Next pair' first.")
+    return _arena(ctx).vote(token, choice, voter=voter, rating_a=_rating(rating_a), rating_b=_rating(rating_b))
+
+
+def reveal_markdown(vote: Vote) -> str:
+    verdict = {"a": "A is better", "b": "B is better", "tie": "a tie", "both_bad": "both bad"}[vote.winner]
+    return f"Thanks! You voted **{verdict}**. A was **{vote.model_a}**, B was **{vote.model_b}**."
+
+
+# --- Leaderboard ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LeaderboardView:
+    table: pd.DataFrame  # formatted for display
+    win_rates: pd.DataFrame  # formatted for display, row model vs column model
+    figure: Figure
+    summary: str
+    raw: pd.DataFrame  # space.leaderboard.leaderboard_table's numbers
+
+
+def _interval(low: float, high: float, digits: int) -> str:
+    return "" if math.isnan(low) or math.isnan(high) else f"{low:.{digits}f} – {high:.{digits}f}"
+
+
+BOARD_COLUMNS = [
+    "rank", "model", "score", "95% CI", "votes", "wins / losses / ties / both bad", "win rate", "MOS (1-5)",
+    "MOS 95% CI", "ratings",
+]  # fmt: skip
+
+
+def format_leaderboard(raw: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for rank, row in enumerate(raw.itertuples(index=False), start=1):
+        rows.append(
+            {
+                "rank": rank,
+                "model": f"{row.model} (provisional)" if row.provisional else row.model,
+                "score": round(row.score),
+                "95% CI": _interval(row.ci_low, row.ci_high, 0),
+                "votes": row.votes,
+                "wins / losses / ties / both bad": f"{row.wins} / {row.losses} / {row.ties} / {row.both_bad}",
+                "win rate": "" if math.isnan(row.win_rate) else f"{row.win_rate:.0%}",
+                "MOS (1-5)": "" if math.isnan(row.mos) else f"{row.mos:.2f}",
+                "MOS 95% CI": _interval(row.mos_ci_low, row.mos_ci_high, 2),
+                "ratings": row.ratings,
+            }
+        )
+    return pd.DataFrame(rows, columns=BOARD_COLUMNS)
+
+
+def format_win_rates(matrix: pd.DataFrame) -> pd.DataFrame:
+    shown = matrix.map(lambda rate: "–" if math.isnan(rate) else f"{rate:.0%}")
+    shown.insert(0, "model ↓ vs →", matrix.index.tolist())
+    return shown.reset_index(drop=True)
+
+
+def leaderboard_view(ctx: AppContext) -> LeaderboardView:
+    """Bradley-Terry table, win rates, plot and summary over the served models; recomputed only after new votes."""
+    votes = ctx.store.votes()
+    models = ctx.pool.names()
+    key = (votes[-1].vote_id if votes else 0, tuple(models), ctx.min_votes)
+    with ctx._board_lock:
+        if ctx._board_cache is not None and ctx._board_cache[0] == key:
+            return ctx._board_cache[1]
+        raw = leaderboard_table(votes, models, min_votes=ctx.min_votes)
+        counted = int(raw["votes"].sum() // 2)
+        provisional = raw.loc[raw["provisional"], "model"].tolist()
+        summary = f"**{counted} vote{'s' if counted != 1 else ''}** between the {len(models)} served models."
+        if provisional:
+            summary += (
+                f" Models with fewer than {ctx.min_votes} votes are marked *provisional*: "
+                "their scores can still move a lot."
+            )
+        view = LeaderboardView(
+            table=format_leaderboard(raw),
+            win_rates=format_win_rates(win_rate_matrix(votes, models)),
+            figure=leaderboard_plot(raw),
+            summary=summary,
+            raw=raw,
+        )
+        ctx._board_cache = (key, view)
+        return view
+
+
+# --- Models tab -------------------------------------------------------------------------------------------------
+
+_IMAGE_LINK = re.compile(r"!\[[^\]]*\]\(([^)\s]+)\)")
+
+
+@dataclass(frozen=True)
+class ModelCardView:
+    name: str
+    markdown: str  # facts list + the model card, with local image links removed
+    sample_image: Path | None  # the card's sample grid, shown as an image component
+
+
+def model_cards(ctx: AppContext) -> list[ModelCardView]:
+    """One card per served model: architecture, size, source, then its model card (training data, metrics)."""
+    cards = []
+    for entry in ctx.pool.entries.values():
+        facts = [f"- architecture: `{entry.architecture}`"]
+        if entry.parameters is not None:
+            facts.append(f"- parameters: {entry.parameters:,} ({entry.parameters / 1e6:.2f} M)")
+        source = f"untrained `{entry.source}` variant" if entry.untrained else f"`{entry.source}`"
+        facts.append(f"- source: {source}" + (f" at revision `{entry.revision}`" if entry.revision else ""))
+        if entry.extra_options:
+            facts.append("- extra options: " + ", ".join(f"`{k}`" for k in entry.extra_options))
+        card = entry.colorizer.card or "_This model has no model card._"
+        sample = None
+        for link in _IMAGE_LINK.findall(card):
+            candidate = (entry.folder / link) if entry.folder and "://" not in link else None
+            if (
+                candidate is not None
+                and candidate.is_file()
+                and candidate.resolve().is_relative_to(entry.folder.resolve())
+            ):
+                sample = sample or candidate
+        # Relative image links cannot be served from a markdown block; the sample grid is shown as an image instead.
+        card = _IMAGE_LINK.sub("", card)
+        cards.append(ModelCardView(entry.name, "\n".join(facts) + "\n\n" + card, sample))
+    return cards

@@ -1,0 +1,161 @@
+"""The blind A/B arena: balanced pair scheduling, anonymous rounds, and votes that name only a token.
+
+    arena = Arena(pool, store, outputs, examples)
+    round_ = arena.new_round(upload_path_or_None, voter=request.session_hash, consent=False)
+    # show round_.image_a as "A" and round_.image_b as "B"; keep round_.token server-side (gr.State)
+    vote = arena.vote(round_.token, "a", voter=request.session_hash, rating_a=4)
+    # only now reveal vote.model_a / vote.model_b
+
+Balance: the next pair is the unordered pair with the fewest votes so far plus rounds shown but not
+voted yet, ties broken at random, so every pair collects votes at the same pace however many
+people vote at once. Sides are randomised by the ratings store when it issues the token. Output
+files get random names, so nothing the browser receives names a model before the vote.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from models.imageio import open_image
+from space.examples import Example
+from space.model_pool import ModelPool
+from space.outputs import OutputFolder
+from space.ratings import RatingsStore, Vote, image_sha256
+
+Pair = frozenset[str]
+
+
+class ArenaError(ValueError):
+    """The arena cannot run a round (too few models); the message says what to do."""
+
+
+class PairScheduler:
+    """Chooses the least-voted pair; sees votes from every process through the store, pending rounds in this one."""
+
+    def __init__(
+        self, store: RatingsStore, models: Sequence[str], *, pending_ttl_s: float = 600.0, seed: int | None = None
+    ) -> None:
+        if len(models) < 2:
+            raise ArenaError(f"The arena needs at least two models, but only {len(models)} is loaded; add models.")
+        self.store = store
+        self.pairs: list[Pair] = [frozenset(pair) for pair in itertools.combinations(models, 2)]
+        self.pending_ttl_s = pending_ttl_s
+        self._votes: Counter[Pair] = Counter()
+        self._last_vote_id = 0
+        self._pending: dict[str, tuple[Pair, float]] = {}
+        self._lock = threading.Lock()
+        self._rng = random.Random(seed)
+
+    def _refresh(self) -> None:
+        # Only votes newer than the last seen id: cheap however many votes the store holds.
+        for vote in self.store.votes(after_id=self._last_vote_id):
+            self._votes[frozenset((vote.model_a, vote.model_b))] += 1
+            self._last_vote_id = vote.vote_id
+        cutoff = time.monotonic() - self.pending_ttl_s
+        for token in [t for t, (_, shown) in self._pending.items() if shown < cutoff]:
+            del self._pending[token]  # abandoned rounds stop holding their pair back
+
+    def load(self) -> dict[Pair, int]:
+        """Votes plus pending rounds per pair (what `choose` balances)."""
+        with self._lock:
+            self._refresh()
+            pending = Counter(pair for pair, _ in self._pending.values())
+            return {pair: self._votes[pair] + pending[pair] for pair in self.pairs}
+
+    def choose(self) -> tuple[str, str]:
+        """The next pair, as two names in random order."""
+        load = self.load()
+        lowest = min(load.values())
+        with self._lock:
+            pair = self._rng.choice([p for p in self.pairs if load[p] == lowest])
+            names = sorted(pair)
+            self._rng.shuffle(names)
+        return names[0], names[1]
+
+    def shown(self, token: str, model_a: str, model_b: str) -> None:
+        with self._lock:
+            self._pending[token] = (frozenset((model_a, model_b)), time.monotonic())
+
+    def finished(self, token: str) -> None:
+        with self._lock:
+            self._pending.pop(token, None)
+
+
+@dataclass(frozen=True)
+class ArenaRound:
+    """What the browser may see before the vote: two images and nothing about their models."""
+
+    token: str
+    image_a: Path
+    image_b: Path
+    example: str | None  # the example's caption, or None for an upload
+
+
+class Arena:
+    def __init__(
+        self,
+        pool: ModelPool,
+        store: RatingsStore,
+        outputs: OutputFolder,
+        examples: Sequence[Example],
+        *,
+        working_size: int = 256,
+        seed: int | None = None,
+    ) -> None:
+        self.pool = pool
+        self.store = store
+        self.outputs = outputs
+        self.examples = list(examples)
+        self.working_size = working_size
+        self.scheduler = PairScheduler(store, pool.names(), seed=seed)
+        self._rng = random.Random(seed)
+
+    def _pick_image(self, upload: str | Path | None) -> tuple[bytes, str | None]:
+        if upload:
+            return Path(upload).read_bytes(), None
+        if not self.examples:
+            raise ArenaError("No example photos are available; upload a photo to start a round.")
+        example = self._rng.choice(self.examples)
+        return example.path.read_bytes(), example.caption
+
+    def new_round(self, upload: str | Path | None, *, voter: str, consent: bool = False) -> ArenaRound:
+        """Colorize one photo (the upload, else a random example) with the next pair and issue its token."""
+        data, caption = self._pick_image(upload)
+        image = open_image(data)  # one-sentence ImageInputError for anything unreadable
+        first, second = self.scheduler.choose()
+        reservation = uuid.uuid4().hex  # counts as pending while colorizing, so concurrent rounds spread out
+        self.scheduler.shown(reservation, first, second)
+        try:
+            colored = {
+                name: self.pool.get(name).colorize(image, working_size=self.working_size, saturation=1.0)
+                for name in (first, second)
+            }
+            sha = image_sha256(data)
+            pair = self.store.issue_pair(first, second, sha, voter=voter)  # the store picks the sides
+            self.scheduler.shown(pair.token, pair.model_a, pair.model_b)
+        finally:
+            self.scheduler.finished(reservation)
+        if upload and consent:
+            self.store.store_image(sha, data, consent=True)
+        folder = self.outputs.new_request()
+        paths = [
+            self.outputs.save_png(colored[name], folder / f"{side}.png")
+            for side, name in (("A", pair.model_a), ("B", pair.model_b))
+        ]
+        return ArenaRound(pair.token, paths[0], paths[1], caption)
+
+    def vote(
+        self, token: str, choice: str, *, voter: str, rating_a: int | None = None, rating_b: int | None = None
+    ) -> Vote:
+        """Store the vote for the round behind `token`; raises a RatingsError subclass when refused."""
+        vote = self.store.record_vote(token, choice, voter=voter, rating_a=rating_a, rating_b=rating_b)
+        self.scheduler.finished(token)
+        return vote

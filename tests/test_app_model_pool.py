@@ -1,0 +1,148 @@
+"""Model pool: configuration formats, per-model load failures, the untrained fallback, and name-only selection."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+import torch
+from app_support import save_tiny_models
+from PIL import Image
+
+from models.pipeline import Colorizer
+from models.registry import create_model
+from space.model_pool import (
+    ModelChoiceError,
+    ModelPool,
+    ModelSpec,
+    PoolEntry,
+    configured_specs,
+    parse_inline,
+    read_config_file,
+    resolve_source,
+)
+
+
+def test_inline_list_names_sources_and_revisions() -> None:
+    specs = parse_inline(" best=weights/pix2pix , user/repo@v1.2 ,")
+    assert specs == [ModelSpec("best", "weights/pix2pix"), ModelSpec("repo", "user/repo", "v1.2")]
+
+
+def test_yaml_and_json_files_give_the_same_models(tmp_path: Path) -> None:
+    models = [{"name": "a", "source": "weights/a"}, {"name": "b", "source": "user/b", "revision": "main"}]
+    (tmp_path / "m.yaml").write_text(
+        "models:\n  - name: a\n    source: weights/a\n  - name: b\n    source: user/b\n    revision: main\n"
+    )
+    (tmp_path / "m.json").write_text(json.dumps({"models": models}))
+    expected = [ModelSpec("a", "weights/a"), ModelSpec("b", "user/b", "main")]
+    assert read_config_file(tmp_path / "m.yaml") == expected
+    assert read_config_file(tmp_path / "m.json") == expected
+    assert configured_specs({"COLORLAB_MODELS": str(tmp_path / "m.json")})[0] == expected
+
+
+def test_default_config_lists_the_bundled_weights() -> None:
+    specs, origin = configured_specs({})
+    assert origin == "space/models.yaml"
+    assert [s.source for s in specs] == ["weights/pix2pix", "weights/unet_l1", "weights/autoencoder"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("models:\n  - name: a\n    source: x\n    path: y\n", "unknown key"),
+        ("models:\n  - name: a\n", "needs a 'source'"),
+        ("models: {a: 1}\n", "'models:' list"),
+        ("models: [\n", "not valid YAML"),
+    ],
+)
+def test_bad_config_files_say_what_to_fix(tmp_path: Path, text: str, message: str) -> None:
+    config = tmp_path / "models.yaml"
+    config.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        read_config_file(config)
+
+
+def test_relative_folders_resolve_against_the_app_root_and_ids_go_to_the_hub(tmp_path: Path) -> None:
+    (tmp_path / "weights").mkdir()
+    assert resolve_source("weights/not_trained_yet", tmp_path) == tmp_path / "weights/not_trained_yet"
+    assert resolve_source("someone/colorizer", tmp_path) == "someone/colorizer"
+    assert resolve_source("./local", tmp_path) == tmp_path / "local"
+    assert resolve_source(str(tmp_path / "abs"), tmp_path) == tmp_path / "abs"
+
+
+def test_failed_models_are_reported_and_the_rest_are_served(tmp_path: Path) -> None:
+    (tmp_path / "weights").mkdir()
+    save_tiny_models(tmp_path, ["pix2pix_tiny"])
+    create_model("unet_tiny").save_pretrained(tmp_path / "broken")
+    config = json.loads((tmp_path / "broken/config.json").read_text())
+    (tmp_path / "broken/config.json").write_text(json.dumps({**config, "architecture": "NoSuchNet"}))
+    broken = tmp_path / "broken"
+    specs = [
+        ModelSpec("good", str(tmp_path / "pix2pix_tiny")),
+        ModelSpec("missing", "weights/never_trained"),
+        ModelSpec("broken", str(broken)),
+        ModelSpec("offline", "someone/colorizer", "main"),  # HF_HUB_OFFLINE=1 in tests
+    ]
+    pool = ModelPool.load(specs, root=tmp_path)
+    assert pool.names() == ["good"]
+    assert not pool.fallback_used
+    reasons = {failure.spec.name: failure.reason for failure in pool.failures}
+    assert "does not exist yet" in reasons["missing"]
+    assert "NoSuchNet" in reasons["broken"]
+    assert "Hub" in reasons["offline"]
+    notice = pool.notice_markdown()
+    assert all(name in notice for name in ("missing", "broken", "offline"))
+
+
+def test_untrained_fallback_is_labelled_and_deterministic() -> None:
+    first = ModelPool.load([ModelSpec("gone", "/nonexistent/model")])
+    second = ModelPool.load([])
+    assert first.fallback_used and second.fallback_used
+    assert first.names() == ["pix2pix_tiny (untrained)", "unet_tiny (untrained)", "autoencoder_tiny (untrained)"]
+    assert "untrained" in first.notice_markdown()
+    image = Image.new("L", (64, 48), 128)
+    for name in first.names():
+        a = first.get(name).colorize(image, working_size=64, saturation=1.0)
+        b = second.get(name).colorize(image, working_size=64, saturation=1.0)
+        assert a.tobytes() == b.tobytes()
+
+
+def test_bad_names_in_the_config_are_reported_not_raised(tmp_path: Path) -> None:
+    pool = ModelPool.load([ModelSpec("twin", "a"), ModelSpec("twin", "b")], root=tmp_path)
+    assert "Two models are named 'twin'" in pool.config_error
+    assert pool.fallback_used
+
+
+@pytest.mark.parametrize("name", ["../weights/pix2pix", "someone/colorizer", "/etc/passwd", "", "PIX2PIX"])
+def test_only_configured_names_can_be_selected(tmp_path: Path, name: str) -> None:
+    save_tiny_models(tmp_path, ["pix2pix_tiny"])
+    pool = ModelPool.load([ModelSpec("pix2pix", str(tmp_path / "pix2pix_tiny"))])
+    with pytest.raises(ModelChoiceError, match="not one of the models"):
+        pool.select(["pix2pix", name])
+    with pytest.raises(ModelChoiceError, match="at least one"):
+        pool.select([])
+
+
+class SamplingColorizer(Colorizer):
+    """A colorizer with an extra option, as diffusion colorizers will have: the mean of `num_samples` runs."""
+
+    extra_options: ClassVar[dict[str, int]] = {"num_samples": 1}
+
+    def colorize(self, image, *, working_size=256, saturation=1.0, num_samples=1):
+        self.last_num_samples = num_samples
+        return super().colorize(image, working_size=working_size, saturation=saturation)
+
+
+def test_extra_options_reach_only_colorizers_that_declare_them() -> None:
+    pool = ModelPool.load([])
+    torch.manual_seed(0)
+    sampler = SamplingColorizer(create_model("pix2pix_tiny"), name="sampler")
+    pool.entries["sampler"] = PoolEntry("sampler", sampler, source="test")
+    image = Image.new("L", (32, 32), 100)
+    pool.get("sampler").colorize(image, working_size=32, saturation=1.0, options={"num_samples": 4, "x": 1})
+    assert sampler.last_num_samples == 4
+    assert pool.get("sampler").extra_options == {"num_samples": 1}
+    # A plain colorizer ignores options it does not declare instead of failing.
+    pool.get("unet_tiny (untrained)").colorize(image, working_size=32, saturation=1.0, options={"num_samples": 4})
