@@ -20,7 +20,7 @@ CONFIG_DIR = Path(__file__).parent / "configs"
 
 def _build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        description="Train a ColorLab colorizer: pix2pix cGAN, a seed baseline, or the ControlNet diffusion colorizer.",
+        description="Train a ColorLab colorizer: pix2pix cGAN, a seed baseline or the ControlNet diffusion colorizer.",
     )
     add = p.add_argument
     add("--config", default=None, help="YAML preset: a path or a name in trainer/configs (e.g. tiny, pix2pix_256).")

@@ -346,7 +346,8 @@ def main(args: argparse.Namespace) -> Path:
                 if state.consecutive_nonfinite_steps >= args.max_nonfinite_steps:
                     raise TrainingError(
                         f"{state.consecutive_nonfinite_steps} steps in a row had NaN/inf losses; lower "
-                        "--learning_rate, set --max_grad_norm, or use --mixed_precision no. The last checkpoint is intact."
+                        "--learning_rate, set --max_grad_norm, or use --mixed_precision no "
+                        "(the last checkpoint is intact)."
                     )
             elif accelerator.sync_gradients:
                 state.consecutive_nonfinite_steps = 0
