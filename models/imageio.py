@@ -88,20 +88,23 @@ def open_image(
     return ImageOps.exif_transpose(image)
 
 
-def _high_bit_depth_to_unit(array: np.ndarray) -> np.ndarray:
+def _high_bit_depth_to_unit(array: np.ndarray, mode: str) -> np.ndarray:
     """16-bit / 32-bit integer or float grayscale -> float32 in [0, 1]."""
     array = array.astype(np.float32)
     if array.size == 0:
         return array
-    peak = float(array.max())
-    scale = 1.0 if peak <= 1.0 else 255.0 if peak <= 255.0 else 65535.0
+    if mode.startswith("I;16"):
+        scale = 65535.0  # the format fixes the range: a dark 16-bit photo (peak 200) must stay dark
+    else:  # "I" and "F" carry no range: infer it from the values (8-bit promoted, 16-bit, or unit floats)
+        peak = float(array.max())
+        scale = 1.0 if peak <= 1.0 else 255.0 if peak <= 255.0 else 65535.0
     return np.clip(array / scale, 0.0, 1.0)
 
 
 def image_to_tensor(image: Image.Image) -> tuple[torch.Tensor, np.ndarray | None]:
     """PIL image of any mode -> (RGB float tensor (3, H, W) in [0, 1], alpha uint8 (H, W) or None)."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        gray = torch.from_numpy(_high_bit_depth_to_unit(np.asarray(image)))
+        gray = torch.from_numpy(_high_bit_depth_to_unit(np.asarray(image), image.mode))
         return gray.unsqueeze(0).expand(3, -1, -1).contiguous(), None
     has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
     if has_alpha:
