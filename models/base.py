@@ -27,6 +27,9 @@ _ARCHITECTURES: dict[str, type[ColorizationNet]] = {}
 
 def architecture_class(name: str) -> type[ColorizationNet]:
     """The network class saved under `name` in a config.json."""
+    from models.registry import _ensure_builtin_models  # local import: the registry imports this module
+
+    _ensure_builtin_models()  # classes register on import; a fresh process (CLI, app) has imported none yet
     if name not in _ARCHITECTURES:
         known = ", ".join(sorted(_ARCHITECTURES))
         raise ValueError(f"Unknown ColorLab architecture '{name}'; this version knows: {known}.")
