@@ -1,0 +1,208 @@
+"""python -m models.colorize [--model SOURCE] INPUT... --out DIR [--working-size 256] [--saturation 1.0] [--format png]
+
+Colorize photographs from the command line with any ColorLab colorizer (a local model folder or a
+Hub repo id). INPUTs are image files or folders (their image files, not recursive). Each result is
+written at the input's full resolution as `<stem>_<modelname>.png` (lossless) or `.jpg` with
+`--format jpg`. Existing outputs are skipped unless `--overwrite` is given, so an interrupted run can
+simply be started again. A file that cannot be read is reported in one sentence and skipped; the
+exit status is 1 if any input failed, 2 if nothing could start (bad model, no inputs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image
+from tqdm import tqdm
+
+# The bundled default colorizer; relative paths are looked up in the working directory, then the repo root.
+DEFAULT_MODEL = "weights/pix2pix"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# Extensions picked up when a folder is given (explicitly named files are always tried).
+IMAGE_EXTENSIONS = frozenset(
+    {".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".tga"}
+)
+FORMATS = {"png": ".png", "jpg": ".jpg"}
+JPEG_QUALITY = 95
+
+
+class CliError(Exception):
+    """A problem that stops the whole run (bad model or arguments): printed as one sentence, exit 2."""
+
+
+@dataclass
+class RunSummary:
+    written: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m models.colorize",
+        description="Colorize black-and-white photographs at full resolution with a ColorLab colorizer.",
+    )
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders of images")
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder (created if missing)")
+    parser.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        metavar="SOURCE",
+        help=f"model folder or Hub repo id (default: the bundled {DEFAULT_MODEL})",
+    )
+    parser.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit) for a repo id")
+    parser.add_argument(
+        "--working-size",
+        type=int,
+        default=256,
+        help="side the network sees; colour is upsampled to full size (default: 256)",
+    )
+    parser.add_argument(
+        "--saturation", type=float, default=1.0, help="scale the predicted colour (0 = gray, 1 = as predicted)"
+    )
+    parser.add_argument("--format", choices=sorted(FORMATS), default="png", help="output format (default: png)")
+    parser.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
+    parser.add_argument("--device", default="cpu", help="torch device for the network (default: cpu)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def resolve_model_source(source: str) -> str:
+    """Find the default model from any working directory, and say clearly when it has not been built yet."""
+    if Path(source).expanduser().exists() or source != DEFAULT_MODEL:
+        return source
+    bundled = REPO_ROOT / DEFAULT_MODEL
+    if bundled.is_dir():
+        return str(bundled)
+    raise CliError(
+        f"The default model {DEFAULT_MODEL} is missing (looked in {Path.cwd()} and {REPO_ROOT}); "
+        "train or download it first, or pass --model FOLDER_OR_HUB_ID."
+    )
+
+
+def iter_inputs(inputs: Sequence[str]) -> Iterator[Path]:
+    """Files as given; folders expanded to their image files in name order. Missing paths are yielded too."""
+    for item in inputs:
+        path = Path(item).expanduser()
+        if path.is_dir():
+            yield from sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+        else:
+            yield path  # a missing or unreadable file is reported when it is opened
+
+
+def safe_model_name(name: str) -> str:
+    """The colorizer's name as a file-name fragment (a Hub id 'user/x' arrives here as 'x')."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")
+    return cleaned or "colorized"
+
+
+def output_path(input_path: Path, out_dir: Path, model_name: str, image_format: str) -> Path:
+    return out_dir / f"{input_path.stem}_{safe_model_name(model_name)}{FORMATS[image_format]}"
+
+
+def save_image_atomically(image: Image.Image, path: Path, image_format: str) -> None:
+    """Write to a temporary file beside `path`, then rename: an interrupted run never leaves half a file."""
+    if image_format == "jpg":
+        if image.mode == "RGBA":  # JPEG has no alpha: flatten transparent areas onto white
+            background = Image.new("RGB", image.size, (255, 255, 255))
+            background.paste(image, mask=image.getchannel("A"))
+            image = background
+        options = {"format": "JPEG", "quality": JPEG_QUALITY}
+    else:
+        options = {"format": "PNG"}
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            image.save(stream, **options)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _progress(paths: list[Path], quiet: bool) -> tqdm:
+    # disable=None hides the bar when stderr is not a terminal (logs, CI) but keeps the messages
+    return tqdm(paths, desc="colorizing", unit="img", disable=quiet or None, file=sys.stderr, dynamic_ncols=True)
+
+
+def _report(progress: tqdm, message: str) -> None:
+    progress.write(message, file=sys.stderr)
+
+
+def colorize_files(args: argparse.Namespace, paths: list[Path]) -> RunSummary:
+    from models.hub import load_colorizer  # torch import: only after the arguments are known to be valid
+
+    source = resolve_model_source(args.model)
+    try:
+        colorizer = load_colorizer(source, revision=args.revision, device=args.device)
+    except ValueError as error:
+        raise CliError(str(error)) from error
+    model_name = colorizer.name
+    args.out.mkdir(parents=True, exist_ok=True)
+    summary = RunSummary()
+    claimed: dict[Path, Path] = {}  # output -> the input that produced it in this run
+    progress = _progress(paths, args.quiet)
+    for path in progress:
+        target = output_path(path, args.out, model_name, args.format)
+        if target in claimed:
+            message = f"its output name {target.name} is already used by {claimed[target]}; rename one of them"
+            summary.failed.append((path, message))
+            _report(progress, f"skipped {path}: {message}.")
+            continue
+        claimed[target] = path
+        if target.exists() and not args.overwrite:
+            summary.skipped.append(path)
+            _report(progress, f"skipped {path}: {target} exists (pass --overwrite to replace it).")
+            continue
+        try:
+            result = colorizer.colorize(path, working_size=args.working_size, saturation=args.saturation)
+            save_image_atomically(result, target, args.format)
+        except ValueError as error:  # ImageInputError and pipeline checks: already one sentence
+            summary.failed.append((path, str(error)))
+            _report(progress, f"failed {path}: {error}")
+        except OSError as error:  # writing the output (disk full, permissions)
+            summary.failed.append((path, str(error)))
+            _report(progress, f"failed {path}: could not write {target} ({error}).")
+        else:
+            summary.written.append(target)
+    progress.close()
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.working_size < 16:
+        print(f"error: --working-size must be at least 16 pixels, got {args.working_size}.", file=sys.stderr)
+        return 2
+    if args.saturation < 0:
+        print(f"error: --saturation must be >= 0 (1 = as predicted), got {args.saturation}.", file=sys.stderr)
+        return 2
+    if args.out.exists() and not args.out.is_dir():
+        print(f"error: --out {args.out} is a file; pass a folder for the results.", file=sys.stderr)
+        return 2
+    paths = list(iter_inputs(args.inputs))
+    if not paths:
+        print(f"error: no image files found in {', '.join(args.inputs)}.", file=sys.stderr)
+        return 2
+    try:
+        summary = colorize_files(args, paths)
+    except CliError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(
+        f"{len(summary.written)} written, {len(summary.skipped)} skipped (already there), "
+        f"{len(summary.failed)} failed; results in {args.out}",
+        file=sys.stderr,
+    )
+    return 1 if summary.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
