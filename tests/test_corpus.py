@@ -322,7 +322,7 @@ def test_build_writes_an_imagefolder_with_licensed_metadata(tmp_path: Path, fake
         loaded["train"].column_names
     )
     card = (out / "README.md").read_text()
-    assert all(r["credit"] in card and r["file_name"] in card for r in rows.values())
+    assert all(r["credit"] in card and r["file_name"] in card and r["licence"] in card for r in rows.values())
 
 
 def test_split_is_deterministic_and_rebuild_is_idempotent(tmp_path: Path, fake_packages) -> None:
@@ -369,15 +369,20 @@ def test_cli_list_and_argument_errors(tmp_path: Path, fake_packages, capsys) -> 
     assert "--val-fraction must be in [0, 1)" in capsys.readouterr().err
 
 
-def test_push_to_hub_uploads_the_folder_as_a_dataset(tmp_path: Path, fake_packages) -> None:
+def test_push_to_hub_uploads_the_folder_as_a_dataset(tmp_path: Path, fake_packages, capsys) -> None:
     cache, manifest, _ = fake_packages
     out = tmp_path / "corpus"
-    build(out, cache, manifest, val_fraction=0.3)
+    args = ["build", "--out", str(out), "--cache-dir", str(cache), "--offline", "--manifest", str(manifest)]
     with mock.patch("huggingface_hub.HfApi") as api_class:
         api = api_class.return_value
         api.upload_folder.return_value = mock.Mock(commit_url="https://hf.co/datasets/me/photos/commit/1")
-        url = corpus.push_to_hub(out, "me/photos")
-    assert url.endswith("/commit/1")
+        assert corpus.main([*args, "--push_to_hub", "me/photos"]) == 1  # the gray test photo is left out...
+        assert "not pushed to me/photos: 1 photos were left out" in capsys.readouterr().out
+        api.upload_folder.assert_not_called()  # ...so a partial corpus is not published
+        lines = [line for line in manifest.read_text().splitlines() if "gray.webp" not in line]
+        manifest.write_text("\n".join(lines) + "\n")
+        assert corpus.main([*args, "--push_to_hub", "me/photos"]) == 0
+    assert "pushed: https://hf.co/datasets/me/photos/commit/1" in capsys.readouterr().out
     api.create_repo.assert_called_once_with("me/photos", repo_type="dataset", exist_ok=True)
     kwargs = api.upload_folder.call_args.kwargs
     assert kwargs["repo_id"] == "me/photos" and kwargs["repo_type"] == "dataset"

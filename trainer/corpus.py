@@ -295,6 +295,7 @@ def dataset_card(rows: list[dict], splits: dict[str, str]) -> str:
     lines = [
         "---",
         "license: other",
+        "license_name: per-image (see the table)",
         "task_categories:\n- image-to-image",
         "tags:\n- colorization\n- photographs",
         "size_categories:\n- n<1K",
@@ -372,7 +373,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         cache = PackageCache(args.cache_dir, offline=args.offline)
         problems = build(args.out, manifest=args.manifest, cache=cache, val_fraction=args.val_fraction, seed=args.seed)
-        if args.push_to_hub:
+        if args.push_to_hub and problems:  # never replace a published corpus with a partial one
+            print(f"not pushed to {args.push_to_hub}: {len(problems)} photos were left out (see above).")
+        elif args.push_to_hub:
             print(f"pushed: {push_to_hub(args.out, args.push_to_hub)}")
     except (CorpusError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
