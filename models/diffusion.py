@@ -1,0 +1,419 @@
+"""The ControlNet diffusion colorizer: Stable Diffusion parts + a ControlNet conditioned on the gray image.
+
+    from models.hub import load_colorizer
+    colorizer = load_colorizer("outputs/controlnet")                    # a folder saved by the trainer
+    images = colorizer.colorize_samples("photo.jpg", num_samples=4, seed=0, num_inference_steps=20)
+
+    colorizer = DiffusionColorizer(create_diffusion_components("tiny"))  # tiny, in code, untrained
+
+Unlike the GAN colorizers it samples: several plausible colourings per photo, one per seed. The
+ControlNet sees the working-size lightness (L / 100 replicated to RGB, in [0, 1]); the sampled RGB is
+converted to Lab and only its ab is kept, so the shared `Colorizer.finish` recombines it with the
+input's full-resolution L (diffusion may not change structure). Sampling runs diffusers'
+`StableDiffusionControlNetPipeline` (no safety checker) with UniPC or DDIM.
+
+On disk a colorizer is a diffusers folder (`unet/`, `vae/`, `text_encoder/`, `tokenizer/`,
+`scheduler/`, `controlnet/`, `model_index.json`, so `StableDiffusionControlNetPipeline.from_pretrained`
+reads it too) plus `colorlab_diffusion.json` (sampling defaults, base model) and a model card. A folder
+may hold only `controlnet/` when `base_model` names a Hub id or folder to take the base from.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from diffusers import StableDiffusionControlNetPipeline
+from PIL import Image
+
+from models.color import model_space_to_rgb, normalize_ab, normalize_l, rgb_to_lab
+from models.diffusion_components import (
+    BASE_SUBFOLDERS,
+    CONTROLNET_SUBFOLDER,
+    DiffusionComponents,
+    cast_module,
+    load_base_components,
+    load_controlnet,
+    make_scheduler,
+    missing_subfolders,
+)
+from models.diffusion_tiny import TINY_BASE_MODEL, TINY_RESOLUTION, build_tiny_components
+from models.hub import DIFFUSION_MARKER, _looks_like_repo_id
+from models.imageio import ImageSource
+from models.pipeline import Colorizer, prepare_image
+
+MARKER_FORMAT = "colorlab-diffusion"
+MARKER_VERSION = 1
+ProgressCallback = Callable[[int, int], None]
+
+
+class SamplingCancelled(RuntimeError):
+    """Raised inside sampling when the caller's cancel event is set; nothing is returned for that request."""
+
+
+@dataclass
+class DiffusionSettings:
+    """Sampling defaults and provenance, stored in colorlab_diffusion.json next to the weights."""
+
+    base_model: str = TINY_BASE_MODEL
+    resolution: int = TINY_RESOLUTION  # the working size the ControlNet was trained at
+    scheduler: str = "unipc"
+    num_inference_steps: int = 20
+    guidance_scale: float = 7.5  # only matters with a text prompt (see DiffusionColorizer.predict_ab)
+    seed: int = 0
+    prompt: str = ""
+    includes_base: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": MARKER_FORMAT, "version": MARKER_VERSION, "model": "controlnet", **dataclasses.asdict(self)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], *, where: str) -> DiffusionSettings:
+        if data.get("format") != MARKER_FORMAT:
+            raise ValueError(f'{where} is not a ColorLab diffusion marker (no "format": "{MARKER_FORMAT}").')
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in known})
+
+
+def conditioning_image(l_norm: torch.Tensor) -> torch.Tensor:
+    """ControlNet's input: (B, 1, H, W) normalised L -> (B, 3, H, W) gray in [0, 1] (L / 100 on every channel).
+
+    Training and sampling both go through here, so the ControlNet always sees the same encoding.
+    """
+    return ((l_norm + 1.0) / 2.0).clamp(0.0, 1.0).expand(-1, 3, -1, -1).contiguous()
+
+
+def target_pixels(l_norm: torch.Tensor, ab_norm: torch.Tensor) -> torch.Tensor:
+    """The colour photo the VAE encodes during training: sRGB in [-1, 1], (B, 3, H, W)."""
+    return model_space_to_rgb(l_norm, ab_norm) * 2.0 - 1.0
+
+
+def create_diffusion_components(
+    base_model: str = TINY_BASE_MODEL,
+    *,
+    revision: str | None = None,
+    dtype: torch.dtype = torch.float32,
+    controlnet_source: str | os.PathLike[str] | None = None,
+    seed: int = 0,
+) -> DiffusionComponents:
+    """The trainer's entry point: `tiny` builds the tiny base in code; anything else is loaded."""
+    if base_model == TINY_BASE_MODEL:
+        components = build_tiny_components(seed=seed)
+        for module in components.base_modules():
+            cast_module(module, dtype)
+        if controlnet_source is not None:
+            components.controlnet = load_controlnet(controlnet_source)
+        return components
+    return load_base_components(base_model, revision=revision, dtype=dtype, controlnet_source=controlnet_source)
+
+
+class DiffusionColorizer(Colorizer):
+    """A `Colorizer` that samples colourings with a ControlNet; `colorize_samples` returns several per photo."""
+
+    def __init__(
+        self,
+        components: DiffusionComponents,
+        *,
+        settings: DiffusionSettings | None = None,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype | None = None,
+        name: str | None = None,
+        card: str = "",
+    ) -> None:
+        """`dtype` casts the frozen base (e.g. float16 on a GPU); None keeps the dtypes as given (the trainer's)."""
+        was_training = components.controlnet.training  # the trainer builds one mid-training to draw samples
+        super().__init__(components.controlnet, device=device, name=name or "controlnet", card=card)
+        self.components = components
+        self.settings = settings or DiffusionSettings(base_model=components.base_model)
+        #: trainer-provided metadata for the model card (dataset, steps, command, metrics, sample_grid, notes)
+        self.card_data: dict[str, Any] = {}
+        for module in [*components.base_modules(), components.controlnet]:
+            if dtype is not None:
+                cast_module(module, dtype)
+            module.to(device=self.device).eval()
+        components.controlnet.train(was_training)
+
+    @property
+    def size_multiple(self) -> int:
+        return self.components.size_multiple
+
+    def working_side(self, working_size: int | None) -> int:
+        return super().working_side(self.settings.resolution if working_size is None else working_size)
+
+    def _pipeline(self, scheduler: str) -> StableDiffusionControlNetPipeline:
+        # A fresh pipeline (and scheduler) per call: schedulers keep per-run state, and the app samples
+        # from several threads at once. Building one only wires references together.
+        parts = self.components
+        pipeline = StableDiffusionControlNetPipeline(
+            vae=parts.vae,
+            text_encoder=parts.text_encoder,
+            tokenizer=parts.tokenizer,
+            unet=parts.unet,
+            controlnet=parts.controlnet,
+            scheduler=make_scheduler(parts, scheduler),
+            safety_checker=None,
+            feature_extractor=None,
+            requires_safety_checker=False,
+        )
+        pipeline.set_progress_bar_config(disable=True)
+        return pipeline
+
+    @torch.inference_mode()
+    def predict_ab(
+        self,
+        l_norm: torch.Tensor,
+        *,
+        num_samples: int = 1,
+        seed: int | None = None,
+        num_inference_steps: int | None = None,
+        guidance_scale: float | None = None,
+        prompt: str | None = None,
+        scheduler: str | None = None,
+        progress_callback: ProgressCallback | None = None,
+        cancel_event: threading.Event | None = None,
+    ) -> torch.Tensor:
+        """(B, 1, s, s) normalised L -> (B * num_samples, 2, s, s) normalised ab, image-major.
+
+        Sample k of every image starts from the noise of `seed + k`, so one seed always gives the same
+        colouring, whatever the batch or the number of samples. With an empty prompt classifier-free
+        guidance is skipped: both of its branches would see the same empty text, so it cannot change the
+        result and would only double the work.
+        """
+        defaults = self.settings
+        seed = defaults.seed if seed is None else seed
+        steps = defaults.num_inference_steps if num_inference_steps is None else num_inference_steps
+        guidance = defaults.guidance_scale if guidance_scale is None else guidance_scale
+        prompt = defaults.prompt if prompt is None else prompt
+        if num_samples < 1 or steps < 1:
+            raise ValueError(f"num_samples and num_inference_steps must be at least 1, got {num_samples} and {steps}.")
+        if cancel_event is not None and cancel_event.is_set():
+            raise SamplingCancelled("Sampling was cancelled before it started.")
+        batch = l_norm.shape[0]
+        side_h, side_w = l_norm.shape[-2:]
+        generators = [torch.Generator().manual_seed(seed + k) for _ in range(batch) for k in range(num_samples)]
+
+        def on_step_end(pipeline: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+            if progress_callback is not None:
+                progress_callback(step + 1, steps)
+            if cancel_event is not None and cancel_event.is_set():
+                raise SamplingCancelled(f"Sampling was cancelled after step {step + 1} of {steps}.")
+            return tensors
+
+        # A base in half precision beside a float32 ControlNet (the trainer's validation) needs autocast.
+        base_dtype = self.components.unet.dtype
+        mixed = base_dtype != self.components.controlnet.dtype
+        precision = torch.autocast(self.device.type, dtype=base_dtype) if mixed else contextlib.nullcontext()
+        was_training = self.components.controlnet.training
+        self.components.controlnet.eval()
+        try:
+            with precision:
+                rgb = self._pipeline(scheduler or defaults.scheduler)(
+                    prompt=[prompt] * batch,
+                    image=conditioning_image(l_norm.float()).to(self.device),
+                    height=side_h,
+                    width=side_w,
+                    num_inference_steps=steps,
+                    guidance_scale=guidance if prompt.strip() else 1.0,
+                    num_images_per_prompt=num_samples,
+                    generator=generators,
+                    output_type="pt",
+                    callback_on_step_end=on_step_end,
+                ).images
+        finally:
+            self.components.controlnet.train(was_training)  # the trainer samples mid-training
+        return normalize_ab(rgb_to_lab(rgb.float().cpu())[:, 1:])
+
+    def colorize_samples(
+        self,
+        image: ImageSource,
+        *,
+        num_samples: int = 4,
+        working_size: int | None = None,
+        saturation: float = 1.0,
+        **sampling: Any,
+    ) -> list[Image.Image]:
+        """Several colourings of one image at full resolution (sample k uses seed + k); output L == input L.
+
+        `sampling`: seed, num_inference_steps, guidance_scale, prompt, scheduler ('unipc' | 'ddim'),
+        progress_callback(step, total), cancel_event (a threading.Event; setting it raises SamplingCancelled).
+        """
+        if saturation < 0:
+            raise ValueError(f"saturation must be >= 0 (1 = as predicted), got {saturation}.")
+        prepared = prepare_image(image)
+        small = self.working_lightness(prepared, working_size)
+        ab = self.predict_ab(normalize_l(small), num_samples=num_samples, **sampling)
+        return [self.finish(prepared, small, ab[k : k + 1], saturation=saturation) for k in range(num_samples)]
+
+    def colorize(  # type: ignore[override]
+        self, image: ImageSource, *, working_size: int | None = None, saturation: float = 1.0, **sampling: Any
+    ) -> Image.Image:
+        """One colouring (the model's default seed unless given); same arguments as `colorize_samples`."""
+        return self.colorize_samples(
+            image, num_samples=1, working_size=working_size, saturation=saturation, **sampling
+        )[0]
+
+    def colorize_batch(  # type: ignore[override]
+        self,
+        images: Iterable[ImageSource],
+        *,
+        working_size: int | None = None,
+        saturation: float = 1.0,
+        batch_size: int = 8,
+    ) -> list[Image.Image]:
+        """Colorize many images with the default sampling settings (for evaluation)."""
+        side = self.working_side(working_size)
+        return super().colorize_batch(images, working_size=side, saturation=saturation, batch_size=batch_size)
+
+    def save_pretrained(self, folder: str | os.PathLike[str], *, include_base: bool | None = None) -> Path:
+        return save_diffusion_colorizer(
+            self.components, folder, settings=self.settings, card_data=self.card_data, include_base=include_base
+        )
+
+
+@dataclass
+class _FolderWriter:
+    """Writes a complete colorizer folder (into a staging folder that is then moved into place)."""
+
+    components: DiffusionComponents
+    settings: DiffusionSettings
+    card_data: dict[str, Any] = field(default_factory=dict)
+
+    def save_pretrained(self, staging: Path) -> None:
+        from models.diffusion_card import render_diffusion_card  # the card template stays out of the sampler
+
+        parts = self.components
+        if self.settings.includes_base:
+            pipeline = StableDiffusionControlNetPipeline(
+                vae=parts.vae,
+                text_encoder=parts.text_encoder,
+                tokenizer=parts.tokenizer,
+                unet=parts.unet,
+                controlnet=parts.controlnet,
+                scheduler=parts.scheduler,
+                safety_checker=None,
+                feature_extractor=None,
+                requires_safety_checker=False,
+            )
+            pipeline.save_pretrained(staging, safe_serialization=True)
+        else:
+            parts.controlnet.save_pretrained(staging / CONTROLNET_SUBFOLDER, safe_serialization=True)
+        render_diffusion_card(parts, self.settings, self.card_data).save(staging / "README.md")
+        # the marker last: a folder only counts as a colorizer once everything else is written
+        (staging / DIFFUSION_MARKER).write_text(json.dumps(self.settings.to_json(), indent=2) + "\n", encoding="utf-8")
+
+
+def save_diffusion_colorizer(
+    components: DiffusionComponents,
+    folder: str | os.PathLike[str],
+    *,
+    settings: DiffusionSettings | None = None,
+    card_data: dict[str, Any] | None = None,
+    include_base: bool | None = None,
+) -> Path:
+    """Save in diffusers format through a staging folder (a crash never leaves half a component).
+
+    `include_base=None` writes the frozen base only when it cannot be fetched again by name: a Hub
+    base is referenced (the folder then holds only `controlnet/`, as diffusers' ControlNet trainer
+    ships it), the tiny base and local folders are copied in.
+    """
+    settings = dataclasses.replace(settings or DiffusionSettings(), base_model=components.base_model)
+    if include_base is None:
+        include_base = not _looks_like_repo_id(components.base_model) or Path(components.base_model).exists()
+    if not include_base and components.base_model == TINY_BASE_MODEL:
+        raise ValueError(
+            "The tiny base is built in code with random weights, so it must be saved with the ControlNet."
+        )
+    settings.includes_base = include_base
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.saving-", dir=folder.parent))
+    try:
+        _FolderWriter(components, settings, dict(card_data or {})).save_pretrained(staging)
+        _move_into(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
+def _move_into(staging: Path, folder: Path) -> None:
+    """Move what `staging` holds into `folder` by renames: each component subfolder is swapped whole.
+
+    Other entries of `folder` (checkpoints, sample grids, logs) are left alone. The marker goes last,
+    so an interrupted first save never looks like a colorizer; an interrupted re-save mixes whole
+    components of two saves (in training only `controlnet/` changes, the base is frozen).
+    """
+    for entry in sorted(staging.iterdir(), key=lambda p: p.name == DIFFUSION_MARKER):
+        target = folder / entry.name
+        if entry.is_dir() and target.exists():
+            retired = staging / f".{entry.name}.old"  # same file system as `folder`: renames, no copies
+            target.rename(retired)
+            entry.rename(target)
+            shutil.rmtree(retired)
+        else:
+            os.replace(entry, target)
+
+
+def read_settings(folder: Path) -> DiffusionSettings:
+    marker = folder / DIFFUSION_MARKER
+    try:
+        data = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"{marker} could not be read ({error}); re-save the diffusion colorizer.") from error
+    return DiffusionSettings.from_json(data, where=str(marker))
+
+
+def load_diffusion_components(folder: str | os.PathLike[str], *, revision: str | None = None) -> DiffusionComponents:
+    """The components saved in `folder`, taking the base from `base_model` when the folder has only `controlnet/`."""
+    folder = Path(folder)
+    settings = read_settings(folder)
+    if missing_subfolders(folder, [CONTROLNET_SUBFOLDER]):
+        raise ValueError(
+            f"{folder} has no {CONTROLNET_SUBFOLDER}/ (config.json + safetensors); it is not a complete diffusion "
+            "colorizer, so re-save it with save_diffusion_colorizer or download the whole repo."
+        )
+    missing = missing_subfolders(folder, BASE_SUBFOLDERS)
+    controlnet_folder = folder / CONTROLNET_SUBFOLDER
+    if not missing:
+        components = load_base_components(folder, controlnet_source=controlnet_folder)
+        components.base_model = settings.base_model
+        return components
+    if len(missing) == len(BASE_SUBFOLDERS) and not settings.includes_base and settings.base_model != TINY_BASE_MODEL:
+        components = load_base_components(settings.base_model, revision=revision, controlnet_source=controlnet_folder)
+        components.base_model = settings.base_model
+        return components
+    raise ValueError(
+        f"{folder} lacks {', '.join(f'{m}/' for m in missing)}; copy the missing component folder(s) from the base "
+        f"model '{settings.base_model}', or re-save the colorizer with include_base=True."
+    )
+
+
+def load_diffusion_colorizer(
+    folder: str | os.PathLike[str],
+    *,
+    device: str | torch.device = "cpu",
+    name: str | None = None,
+    dtype: torch.dtype | None = None,
+) -> DiffusionColorizer:
+    """What `models.hub.load_colorizer` returns for a folder with colorlab_diffusion.json.
+
+    `dtype=None` runs float16 on a GPU and float32 on the CPU.
+    """
+    folder = Path(folder)
+    components = load_diffusion_components(folder)
+    if dtype is None:
+        dtype = torch.float16 if torch.device(device).type == "cuda" else torch.float32
+    card_file = folder / "README.md"
+    card = card_file.read_text(encoding="utf-8") if card_file.is_file() else ""
+    return DiffusionColorizer(
+        components, settings=read_settings(folder), device=device, dtype=dtype, name=name or folder.name, card=card
+    )
