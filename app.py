@@ -24,7 +24,8 @@ import gradio as gr
 from space import app_logic as logic
 from space.ratings import RatingsError
 
-VOTE_BUTTONS = (("a", "👈  A is better"), ("tie", "🤝  Tie"), ("both_bad", "👎  Both bad"), ("b", "B is better  👉"))
+# Plain arrows, not emoji: they render in every font (emoji showed as boxes in a fresh Debian chromium).
+VOTE_BUTTONS = (("a", "← A is better"), ("tie", "Tie"), ("both_bad", "Both bad"), ("b", "B is better →"))
 CSS = """
 .notice { border-left: 4px solid #f59e0b; padding: 0.5em 1em; background: #fffbeb; }
 .reveal { min-height: 2.5em; }
@@ -67,13 +68,14 @@ def _colorize_tab(ctx: logic.AppContext) -> None:
                 image_mode=None,  # hand the handler the uploaded file itself, not a re-encoded copy
                 sources=["upload", "clipboard"],
                 height=340,
+                elem_id="colorize-photo",
             )
             if ctx.examples:
                 gr.Examples(
                     examples=[[str(example.path)] for example in ctx.examples],
                     inputs=[image],
-                    example_labels=[example.caption for example in ctx.examples],
-                    label="Examples: real black-and-white photographs, and colour photos turned gray",
+                    label="Examples: the first three are real black-and-white photographs, "
+                    "the others colour photos shown gray",
                 )
         with gr.Column(scale=1):
             models = gr.CheckboxGroup(
@@ -90,14 +92,19 @@ def _colorize_tab(ctx: logic.AppContext) -> None:
             saturation = gr.Slider(
                 *logic.SATURATION_RANGE, value=1.0, step=0.05, label="Saturation", info="1 = as predicted, 0 = gray."
             )
-            run = gr.Button("Colorize", variant="primary")
-    status = gr.Markdown()
+            run = gr.Button("Colorize", variant="primary", elem_id="colorize-button")
+    status = gr.Markdown(elem_id="colorize-status")
     slots = []
-    for name in names:
-        with gr.Column(visible=False) as box:
-            header = gr.Markdown(f"### {name}")
+    for index, name in enumerate(names):
+        with gr.Column(visible=False, elem_id=f"result-{index}") as box:
+            header = gr.Markdown(f"**{name}**")
             slider = gr.ImageSlider(
-                label=f"{name}: before / after", type="filepath", format="png", interactive=False, max_height=720
+                label=f"{name}: before / after",
+                type="filepath",
+                format="png",
+                interactive=False,
+                max_height=720,
+                elem_id=f"slider-{index}",
             )
             download = gr.DownloadButton("Download full-resolution PNG", size="sm")
         slots.append((name, box, header, slider, download))
@@ -112,10 +119,15 @@ def _colorize_tab(ctx: logic.AppContext) -> None:
             if result is None:
                 updates += [gr.update(visible=False), gr.update(), None, None]
             elif result.image is None:
-                updates += [gr.update(visible=True), f"### {name}\n{result.error}", None, None]
+                updates += [
+                    gr.update(visible=True),
+                    f"**{name}** could not colorize this photo: {result.error}",
+                    None,
+                    None,
+                ]
             else:
                 pair = (str(outcome.input_image), str(result.image))
-                header = f"### {name}\n{result.seconds:.2f} s at working size {int(size)} · {width}×{height} PNG"
+                header = f"**{name}** · {result.seconds:.2f} s at working size {int(size)} · {width}×{height} PNG"
                 updates += [gr.update(visible=True), header, pair, str(result.image)]
         return updates
 
@@ -145,22 +157,22 @@ def _arena_tab(ctx: logic.AppContext, board_outputs: list[gr.components.Componen
                 label="Keep my photo for research",
                 info="Off: only a fingerprint (sha256) of your photo is stored with your vote.",
             )
-            start = gr.Button("Next pair", variant="primary")
-    prompt = gr.Markdown("Press **Next pair** to start.")
+            start = gr.Button("Next pair", variant="primary", elem_id="arena-next")
+    prompt = gr.Markdown("Press **Next pair** to start.", elem_id="arena-prompt")
     with gr.Row():
-        image_a = gr.Image(label="A", interactive=False, height=420, buttons=["fullscreen"])
-        image_b = gr.Image(label="B", interactive=False, height=420, buttons=["fullscreen"])
+        image_a = gr.Image(label="A", interactive=False, height=420, buttons=["fullscreen"], elem_id="arena-a")
+        image_b = gr.Image(label="B", interactive=False, height=420, buttons=["fullscreen"], elem_id="arena-b")
     with gr.Row():
         rating_a = gr.Radio([1, 2, 3, 4, 5], label="Rate A (optional; 1 = bad, 5 = great)")
         rating_b = gr.Radio([1, 2, 3, 4, 5], label="Rate B (optional; 1 = bad, 5 = great)")
     with gr.Row():
-        buttons = [gr.Button(label, interactive=False) for _, label in VOTE_BUTTONS]
-    reveal = gr.Markdown(elem_classes="reveal")
+        buttons = [gr.Button(label, interactive=False, elem_id=f"vote-{choice}") for choice, label in VOTE_BUTTONS]
+    reveal = gr.Markdown(elem_classes="reveal", elem_id="arena-reveal")
 
     def on_next(path: str | None, keep: bool, request: gr.Request) -> list[Any]:
         round_ = _user_error(lambda: logic.arena_round(ctx, path, voter=_voter(request), consent=keep))
-        photo = f" ({round_.example})" if round_.example else " (your photo)"
-        text = f"Which colorization looks more natural?{photo}"
+        photo = round_.example or "your photo"
+        text = f"**Which colorization looks more natural?** Photo: {photo}."
         enabled = [gr.update(interactive=True)] * len(buttons)
         return [round_.token, str(round_.image_a), str(round_.image_b), None, None, text, "", *enabled]
 
@@ -206,9 +218,9 @@ def _board_handler(ctx: logic.AppContext) -> Callable[[], list[Any]]:
 def _leaderboard_components() -> list[gr.components.Component]:
     """Created unrendered, because the Arena (an earlier tab) refreshes them after each vote."""
     return [
-        gr.Markdown(render=False),
+        gr.Markdown(render=False, elem_id="board-summary"),
         gr.Plot(label="Scores with 95% intervals", render=False),
-        gr.Dataframe(label="Leaderboard", interactive=False, wrap=True, render=False),
+        gr.Dataframe(label="Leaderboard", interactive=False, wrap=True, render=False, elem_id="board-table"),
         gr.Dataframe(label="Win rate of the row model against the column model", interactive=False, render=False),
     ]
 
