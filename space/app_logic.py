@@ -12,6 +12,7 @@ Every refusal is a ValueError or a space.ratings.RatingsError whose message is o
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
@@ -36,6 +37,7 @@ from space.ratings import RatingsStore, Vote
 WORKING_SIZE_RANGE = (64, 1024)
 SATURATION_RANGE = (0.0, 2.0)
 DEFAULT_MIN_VOTES = 20
+logger = logging.getLogger(__name__)
 
 
 def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -146,8 +148,11 @@ def colorize(
         started = time.perf_counter()
         try:
             colored = entry.colorize(image, working_size=working_size, saturation=saturation, options=options)
-        except ValueError as error:  # the model refused this input; the other models may still work
-            results.append(ModelResult(entry.name, None, time.perf_counter() - started, str(error)))
+        # Whatever one model does wrong (refuses the input, runs out of memory), the other models still answer.
+        except Exception as error:
+            logger.exception("%s failed on %s", entry.name, Path(image_path).name)
+            reason = str(error) if isinstance(error, ValueError) else f"{type(error).__name__}: {error}"
+            results.append(ModelResult(entry.name, None, time.perf_counter() - started, reason))
             continue
         seconds = time.perf_counter() - started
         path = ctx.outputs.save_png(colored, folder / f"{stem}_{safe_stem(entry.name)}.png")
@@ -280,6 +285,15 @@ class ModelCardView:
     sample_image: Path | None  # the card's sample grid, shown as an image component
 
 
+def _demote_headings(markdown: str, levels: int = 2) -> str:
+    """'# Title' -> '### Title' outside code fences, so a card's headings sit below the model's name."""
+    lines, fenced = [], False
+    for line in markdown.splitlines():
+        fenced ^= line.lstrip().startswith("```")
+        lines.append("#" * levels + line if not fenced and re.match(r"#{1,4} ", line) else line)
+    return "\n".join(lines)
+
+
 def model_cards(ctx: AppContext) -> list[ModelCardView]:
     """One card per served model: architecture, size, source, then its model card (training data, metrics)."""
     cards = []
@@ -302,6 +316,6 @@ def model_cards(ctx: AppContext) -> list[ModelCardView]:
             ):
                 sample = sample or candidate
         # Relative image links cannot be served from a markdown block; the sample grid is shown as an image instead.
-        card = _IMAGE_LINK.sub("", card)
+        card = _demote_headings(_IMAGE_LINK.sub("", card))
         cards.append(ModelCardView(entry.name, "\n".join(facts) + "\n\n" + card, sample))
     return cards

@@ -146,6 +146,7 @@ def test_model_cards_show_architecture_size_training_data_and_samples(tmp_path: 
     assert "`UNetGenerator`" in pix2pix.markdown and "parameters:" in pix2pix.markdown
     assert "tests/tiny" in pix2pix.markdown  # training data from the card
     assert "---" not in pix2pix.markdown.splitlines()[0]  # YAML front matter stripped
+    assert "\n### pix2pix_tiny" in pix2pix.markdown  # the card's title sits below the accordion's name
     assert pix2pix.sample_image == folder / "samples.png"
     assert "![" not in pix2pix.markdown
     assert cards[1].sample_image is None
