@@ -383,6 +383,11 @@ def main(args: argparse.Namespace) -> Path:
             state.epoch += 1
             state.batches_seen_in_epoch = 0
     progress.close()
+    if accelerator.num_processes > 1:
+        # DDP sends rank 0's buffers (batch-norm running statistics) at the start of each forward, so after the
+        # last forward every rank holds its own; rank 0's are the ones saved, so make them everyone's.
+        for buffer in evaluation_model().buffers():
+            torch.distributed.broadcast(buffer, src=0)
     if validator is not None and (not args.validation_steps or state.global_step % args.validation_steps):
         validate()
     return finish(args, accelerator, state, evaluation_model(), validator)
