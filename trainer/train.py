@@ -92,15 +92,22 @@ def build_datasets(args: argparse.Namespace) -> tuple[ColorizationDataset, Valid
             val_split, image_column=column, crop=crop, train=False, seed=args.seed, drop_grayscale=args.drop_grayscale
         )
         count = min(args.num_validation_images, len(val))
-        samples, seen = [], set()
+        samples, seen, corrupt, grayscale = [], set(), set(), set()
         for position in range(len(val)):  # replacements of bad files can repeat an index: keep distinct ones
             sample = val[position]
+            corrupt.update(sample["skipped_corrupt"])
+            grayscale.update(sample["skipped_grayscale"])
             if sample["index"] not in seen:
                 seen.add(sample["index"])
                 samples.append(sample)
             if len(samples) == count:
                 break
-        validator = Validator(samples, out_dir=Path(args.output_dir) / "validation")
+        validator = Validator(
+            samples,
+            out_dir=Path(args.output_dir) / "validation",
+            skipped_corrupt=len(corrupt),
+            skipped_grayscale=len(grayscale),
+        )
     return train, validator
 
 
@@ -414,7 +421,10 @@ def finish(
     logs = output_dir / args.logging_dir
     logs.mkdir(parents=True, exist_ok=True)
     (logs / "final_weights.txt").write_text("\n".join(f"rank {r}: {d}" for r, d in enumerate(digests)) + "\n")
-    skipped_note = f"skipped {len(corrupt)} unreadable image(s) and {len(grayscale)} grayscale image(s)"
+    # Training-split indices seen by any rank, plus the validation split's bad files (indices of another split).
+    n_corrupt = len(corrupt) + (validator.skipped_corrupt if validator is not None else 0)
+    n_grayscale = len(grayscale) + (validator.skipped_grayscale if validator is not None else 0)
+    skipped_note = f"skipped {n_corrupt} unreadable image(s) and {n_grayscale} grayscale image(s)"
     tqdm.write(f"Training finished at step {state.global_step}; {skipped_note}.")
     model = last_model
     best_dir = output_dir / "best"

@@ -43,9 +43,20 @@ def _mean_metrics(predictions: np.ndarray, targets: np.ndarray) -> dict[str, flo
 class Validator:
     """Holds the validation tensors; `run(predict)` returns mean metrics and writes a sample grid."""
 
-    def __init__(self, samples: list[dict[str, torch.Tensor]], *, out_dir: Path, batch_size: int = 8) -> None:
+    def __init__(
+        self,
+        samples: list[dict[str, torch.Tensor]],
+        *,
+        out_dir: Path,
+        batch_size: int = 8,
+        skipped_corrupt: int = 0,
+        skipped_grayscale: int = 0,
+    ) -> None:
         if not samples:
             raise ValueError("The validation split is empty; use --val_fraction > 0 or a non-empty --val_split.")
+        # Bad files met while collecting the samples, reported next to the training split's.
+        self.skipped_corrupt = skipped_corrupt
+        self.skipped_grayscale = skipped_grayscale
         self.l_norm = torch.stack([s["L"] for s in samples])
         self.ab_norm = torch.stack([s["ab"] for s in samples])
         self.batch_size = batch_size
