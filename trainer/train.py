@@ -40,7 +40,7 @@ from trainer.checkpoints import TrainingState, resolve_resume_path, save_checkpo
 from trainer.data import ColorizationDataset, CropConfig, DataError, collate, load_splits
 from trainer.losses import ReconstructionLoss
 from trainer.schedule import build_scheduler
-from trainer.validation import Validator, improved, plot_history
+from trainer.validation import Validator, improved, plot_history, validation_metrics
 
 
 class TrainingError(RuntimeError):
@@ -430,8 +430,12 @@ def finish(
     best_dir = output_dir / "best"
     if args.final_model == "best" and (best_dir / "model.safetensors").is_file():
         model = load_model(best_dir)
+        # card_data is not saved with the weights: keep what the trainer knew about this generator (variant, init).
+        model.card_data = {**last_model.card_data, **model.card_data}
+    output_step = state.global_step if model is last_model else state.best_step
+    if args.title:
+        model.card_data["title"] = args.title
     model.card_data.update(
-        title=args.title or model.card_data.get("title"),
         dataset=args.dataset,
         steps=state.global_step,
         images_seen=state.images_seen,
@@ -450,8 +454,14 @@ def finish(
             else "."
         ),
     )
+    model.card_data.pop("metrics", None)  # validate() labels the live generator's with the best step, not ours
     if validator is not None:
-        grid = output_dir / "validation" / "samples.png"
+        # The metrics and sample grid of the validation at the step whose weights are saved.
+        metrics = validation_metrics(state.history, output_step)
+        if metrics:
+            baseline = validator.baseline
+            model.card_data["metrics"] = {f"model (step {output_step})": metrics, "grayscale baseline": baseline}
+        grid = output_dir / "validation" / f"samples-{output_step:07d}.png"
         if grid.is_file():
             shutil.copy2(grid, output_dir / "samples.png")
             model.card_data["sample_grid"] = "samples.png"

@@ -102,6 +102,14 @@ def sample_grid(
     return canvas
 
 
+def validation_metrics(history: list[dict[str, float]], step: int) -> dict[str, float] | None:
+    """The validation metrics logged at `step` (names without the "val_" prefix), or None if none ran then."""
+    for record in reversed(history):
+        if record.get("step") == step and any(key.startswith("val_") for key in record):
+            return {key.removeprefix("val_"): value for key, value in record.items() if key.startswith("val_")}
+    return None
+
+
 def plot_history(history: list[dict[str, float]], path: Path) -> None:
     """Loss curves (and validation metrics) against step, one panel per quantity."""
     if not history:
