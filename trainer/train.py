@@ -351,6 +351,7 @@ def main(args: argparse.Namespace) -> Path:
                     f"({state.consecutive_nonfinite_steps} in a row)"
                 )
                 if state.consecutive_nonfinite_steps >= args.max_nonfinite_steps:
+                    progress.close()  # end the bar's line, so the error is a line of its own
                     raise TrainingError(
                         f"{state.consecutive_nonfinite_steps} steps in a row had NaN/inf losses; lower "
                         "--learning_rate, set --max_grad_norm, or use --mixed_precision no "
