@@ -319,7 +319,7 @@ def main(args: argparse.Namespace) -> Path:
                         optimizer_d.step()
                         scheduler_d.step()
                         optimizer_d.zero_grad(set_to_none=True)
-                        logs["d_loss"] = float(d_loss)
+                        logs["d_loss"] = float(d_loss.detach())
                     else:
                         optimizer_d.zero_grad(set_to_none=True)
                         skipped = True
@@ -330,7 +330,7 @@ def main(args: argparse.Namespace) -> Path:
                             unwrapped_d(l_norm, fake_ab), target_is_real=True, for_discriminator=False
                         )
                     unwrapped_d.requires_grad_(True)
-                    logs["g_adv"] = float(adversarial)
+                    logs["g_adv"] = float(adversarial.detach())
                     g_loss = args.lambda_l1 * reconstruction + args.lambda_gan * adversarial
                 else:
                     g_loss = reconstruction
@@ -340,7 +340,7 @@ def main(args: argparse.Namespace) -> Path:
                         accelerator.clip_grad_norm_(generator.parameters(), args.max_grad_norm)
                     optimizer_g.step()
                     scheduler_g.step()
-                    logs["g_loss"] = float(g_loss)
+                    logs["g_loss"] = float(g_loss.detach())
                 else:
                     skipped = True
                 optimizer_g.zero_grad(set_to_none=True)
