@@ -11,6 +11,8 @@ COLORLAB_CONCURRENCY, COLORLAB_MIN_VOTES. Analytics are off unless GRADIO_ANALYT
 from __future__ import annotations
 
 import os
+import signal
+import sys
 
 # Read by gradio and huggingface_hub at import: without these they phone home from background threads.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -281,5 +283,7 @@ CONTEXT = logic.AppContext.from_env()
 demo = build_demo(CONTEXT)
 
 if __name__ == "__main__":
+    # SIGTERM (a Space or container stopping) exits like Ctrl+C, so exit handlers remove the temporary outputs.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     # GRADIO_SERVER_NAME / GRADIO_SERVER_PORT choose the address (a Space sets 0.0.0.0); 127.0.0.1:7860 otherwise.
     demo.launch(**launch_options())
