@@ -93,34 +93,34 @@ class EvalImages:
     skipped: list[str] = field(default_factory=list)  # unreadable records, reported rather than hidden
 
 
-def _saved_dataset_splits(path: Path) -> list[str] | None:
-    if (path / "dataset_dict.json").is_file():
-        return list(json.loads((path / "dataset_dict.json").read_text(encoding="utf-8")).get("splits", []))
-    return None
-
-
-def resolve_split(dataset: str, split: str | None) -> str:
-    """The requested split, else "validation" when the dataset has one, else "train"."""
-    if split:
-        return split
+def _split_names(dataset: str) -> list[str]:
+    """The splits a saved dataset, local image folder or Hub dataset offers ([] for a single saved Dataset)."""
     import datasets
 
     path = Path(dataset).expanduser()
+    if path.is_dir() and (path / "dataset_dict.json").is_file():
+        return list(json.loads((path / "dataset_dict.json").read_text(encoding="utf-8")).get("splits", []))
     if path.is_dir() and (path / "dataset_info.json").is_file():
-        return "train"  # a single saved Dataset: the split name is not used
-    if path.is_dir() and (names := _saved_dataset_splits(path)) is not None:
-        pass
-    elif path.is_dir():
-        names = datasets.get_dataset_split_names("imagefolder", data_dir=str(path))
-    else:
-        try:
-            names = datasets.get_dataset_split_names(dataset)
-        except (ConnectionError, FileNotFoundError, OSError, ValueError) as error:
-            raise ValueError(
-                f"Could not list the splits of dataset '{dataset}' ({type(error).__name__}); pass a local image "
-                "folder or saved dataset, or connect to the Hub and retry."
-            ) from None
-    return "validation" if "validation" in names else "train" if "train" in names or not names else names[0]
+        return []
+    if path.is_dir():
+        return datasets.get_dataset_split_names("imagefolder", data_dir=str(path))
+    try:
+        return datasets.get_dataset_split_names(dataset)
+    except (ConnectionError, FileNotFoundError, OSError, ValueError) as error:
+        raise ValueError(
+            f"Could not list the splits of dataset '{dataset}' ({type(error).__name__}); pass a local image "
+            "folder or saved dataset, or connect to the Hub and retry."
+        ) from None
+
+
+def resolve_split(dataset: str, split: str | None) -> str:
+    """The requested split, else "validation" when the dataset has one, else "train" (or its only split)."""
+    if split:
+        return split
+    names = _split_names(dataset)
+    if "validation" in names:
+        return "validation"
+    return "train" if "train" in names or not names else names[0]
 
 
 def _record_id(record: object, index: int) -> str:
