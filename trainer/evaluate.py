@@ -33,7 +33,6 @@ from tqdm.auto import tqdm
 from models.hub import load_colorizer
 from models.imageio import ImageInputError, open_image
 from models.pipeline import Colorizer
-from models.registry import list_models
 from trainer.fid import inception_features, load_fid_inception
 from trainer.inception import FIDInceptionV3
 from trainer.lpips_metric import LPIPS, load_lpips
@@ -290,7 +289,6 @@ def run(args: argparse.Namespace) -> Path:
     from trainer.human import load_votes
     from trainer.report import build_report, write_report
 
-    list_models()  # imports the built-in architectures, which load_colorizer looks up by class name
     specs = [parse_model_spec(spec) for spec in args.models]
     check_unique_names(specs)
     votes = load_votes(args.ratings) if args.ratings else None  # fail fast, before minutes of inference
