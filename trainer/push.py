@@ -57,7 +57,7 @@ def push_output(
             repo_id=hub_model_id,
             repo_type="model",
             folder_path=str(folder),
-            ignore_patterns=IGNORE_PATTERNS,
+            ignore_patterns=list(IGNORE_PATTERNS),  # upload_folder appends its defaults to the list it gets
             commit_message=commit_message,
         )
     except Exception as error:  # network, auth, quota: all mean "not uploaded, local copy is safe"
