@@ -160,8 +160,8 @@ def upload_bundle(bundle: Path, space_id: str, *, token: str | None = None, priv
         repo_type="space",
         folder_path=bundle,
         commit_message="Deploy ColorLab (python -m space.deploy)",
-        ignore_patterns=IGNORE_PATTERNS,
-        delete_patterns=DELETE_PATTERNS,
+        ignore_patterns=list(IGNORE_PATTERNS),  # copies: upload_folder may extend the lists it gets
+        delete_patterns=list(DELETE_PATTERNS),
     )
     return f"https://huggingface.co/spaces/{space_id}"
 
