@@ -1,0 +1,91 @@
+"""Reconstruction losses: --losses weights, SSIM, and a perceptual loss that refuses to run without VGG weights.
+
+.venv/bin/python -m pytest tests/test_losses.py -q -x
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from models.color import rgb_to_model_space
+from trainer.losses import ReconstructionLoss, VGG16Features, ssim
+
+
+@pytest.fixture
+def lab_batch(photo) -> tuple[torch.Tensor, torch.Tensor]:
+    """(L, ab) of two real photos at 32 px, normalised as the models see them."""
+    rgb = torch.stack([torch.from_numpy(np.array(photo(n).resize((32, 32)))) for n in ("coffee", "chelsea")])
+    return rgb_to_model_space(rgb.permute(0, 3, 1, 2).float() / 255)
+
+
+def test_spec_weights_and_total(lab_batch):
+    l_norm, ab = lab_batch
+    pred = (ab + 0.1 * torch.randn_like(ab)).clamp(-1, 1)
+    criterion = ReconstructionLoss.from_spec("l1, mse:0.5 ,ssim:2")
+    assert criterion.weights == {"l1": 1.0, "mse": 0.5, "ssim": 2.0}
+    total, parts = criterion(l_norm, pred, ab)
+    torch.testing.assert_close(parts["l1"], F.l1_loss(pred, ab))
+    torch.testing.assert_close(parts["mse"], F.mse_loss(pred, ab))
+    torch.testing.assert_close(parts["ssim"], 1 - ssim(pred, ab))
+    torch.testing.assert_close(total, parts["l1"] + 0.5 * parts["mse"] + 2 * parts["ssim"])
+
+
+def test_losses_are_zero_for_a_perfect_prediction_and_give_gradients(lab_batch):
+    l_norm, ab = lab_batch
+    criterion = ReconstructionLoss.from_spec("l1:1,ssim:0.5")
+    total, _ = criterion(l_norm, ab, ab)
+    assert total.abs().item() < 1e-5
+    pred = torch.zeros_like(ab, requires_grad=True)
+    total, _ = criterion(l_norm, pred, ab)
+    total.backward()
+    assert total.item() > 0 and torch.isfinite(pred.grad).all() and pred.grad.abs().sum() > 0
+
+
+def test_ssim_falls_with_noise():
+    torch.manual_seed(0)
+    image = torch.rand(1, 2, 32, 32) * 2 - 1
+    assert ssim(image, image).item() == pytest.approx(1.0, abs=1e-5)
+    scores = [ssim(image, image + level * torch.randn_like(image)).item() for level in (0.05, 0.2, 0.8)]
+    assert scores == sorted(scores, reverse=True) and scores[-1] < 0.5
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("l2", "Unknown loss \\['l2'\\]; choose from l1, mse, ssim, perceptual"),
+        ("l1:heavy", "--losses item 'l1:heavy' needs a number"),
+        (" , ", "--losses is empty"),
+        ("l1,perceptual:0.1", "The perceptual loss needs ImageNet VGG16 weights"),
+    ],
+)
+def test_bad_specs_are_one_sentence(spec, message):
+    with pytest.raises(ValueError, match=message):
+        ReconstructionLoss.from_spec(spec)
+
+
+def test_perceptual_weights_file_is_checked(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        ReconstructionLoss.from_spec("perceptual", perceptual_weights=str(tmp_path / "vgg16.pth"))
+    torch.save({"features.0.weight": torch.zeros(64, 3, 3, 3)}, tmp_path / "partial.pth")
+    with pytest.raises(ValueError, match="is not a VGG16 state dict"):
+        VGG16Features.from_file(tmp_path / "partial.pth")
+
+
+def test_perceptual_loss_loads_a_torchvision_layout_state_dict(tmp_path, lab_batch):
+    # Arbitrary numbers in torchvision's key layout: this checks loading and wiring only; no metric is reported.
+    torch.manual_seed(0)
+    state = {f"features.{k}": v for k, v in VGG16Features().features.state_dict().items()}
+    state["classifier.0.weight"] = torch.zeros(1)  # other torchvision keys are ignored
+    torch.save(state, tmp_path / "vgg16.pth")
+    criterion = ReconstructionLoss.from_spec("l1,perceptual:0.1", perceptual_weights=str(tmp_path / "vgg16.pth"))
+    assert not any(p.requires_grad for p in criterion.vgg.parameters())
+    l_norm, ab = lab_batch
+    _, parts = criterion(l_norm, ab, ab)
+    assert parts["perceptual"].item() == pytest.approx(0.0, abs=1e-6)
+    pred = torch.zeros_like(ab, requires_grad=True)
+    total, parts = criterion(l_norm, pred, ab)
+    total.backward()
+    assert parts["perceptual"].item() > 0 and pred.grad.abs().sum() > 0

@@ -1,0 +1,151 @@
+"""Uploading a trained colorizer: `--push_to_hub` and `python -m trainer.push`, with `HfApi` mocked at its boundary.
+
+    .venv/bin/python -m pytest tests/test_push.py -q -x
+
+The fake records the repo id, folder and ignore patterns it is given and works out which files the real
+`upload_folder` would send, with huggingface_hub's own pattern filter.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+from typing import ClassVar
+
+import pytest
+from huggingface_hub.utils import filter_repo_objects
+from train_support import REPO_ROOT, make_photo_folder, run_cli, run_trainer, trainer_env
+
+import trainer.push
+from models.hub import load_model
+from trainer.push import IGNORE_PATTERNS, main, push_output
+
+FINAL_MODEL_FILES = {"README.md", "config.json", "model.safetensors", "samples.png", "loss_curves.png"}
+
+
+class FakeHfApi:
+    """Stands in for huggingface_hub.HfApi: records calls, never touches the network."""
+
+    instances: ClassVar[list[FakeHfApi]] = []
+    failure: ClassVar[Exception | None] = None
+
+    def __init__(self, token: str | None = None) -> None:
+        self.token = token
+        self.created: list[tuple[str, dict]] = []
+        self.uploads: list[dict] = []
+        FakeHfApi.instances.append(self)
+
+    def create_repo(self, repo_id: str, **kwargs) -> str:
+        self.created.append((repo_id, kwargs))
+        return f"https://huggingface.co/{repo_id}"
+
+    def upload_folder(self, *, repo_id: str, folder_path: str, ignore_patterns: list[str], **kwargs) -> object:
+        if FakeHfApi.failure is not None:
+            raise FakeHfApi.failure
+        root = Path(folder_path)
+        files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+        sent = set(filter_repo_objects(files, ignore_patterns=ignore_patterns))
+        self.uploads.append({"repo_id": repo_id, "folder_path": folder_path, "files": sent, **kwargs})
+        ignore_patterns += [".git", ".git/*"]  # the real upload_folder extends the list it is given
+        return SimpleNamespace(commit_url=f"https://huggingface.co/{repo_id}/commit/0123abc")
+
+
+@pytest.fixture
+def hub(monkeypatch) -> type[FakeHfApi]:
+    monkeypatch.setattr(trainer.push, "HfApi", FakeHfApi)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    FakeHfApi.instances, FakeHfApi.failure = [], None
+    return FakeHfApi
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> Path:
+    return make_photo_folder(tmp_path_factory.mktemp("photos"))
+
+
+def tiny_run(photos: Path, out: Path, *extra: str) -> list[str]:
+    return ["--config", "tiny", "--dataset", str(photos), "--output_dir", str(out), "--max_train_steps", "3", *extra]
+
+
+def test_push_to_hub_uploads_the_final_model_only(tmp_path, photos, hub, capsys):
+    out = tmp_path / "out"
+    run_trainer(tiny_run(photos, out, "--push_to_hub", "--hub_model_id", "someone/tiny-colorizer", "--hub_private"))
+    assert (out / "checkpoint-3").is_dir() and (out / "best").is_dir() and (out / "validation").is_dir()
+    (api,) = hub.instances
+    assert api.created == [("someone/tiny-colorizer", {"repo_type": "model", "private": True, "exist_ok": True})]
+    (upload,) = api.uploads
+    assert upload["repo_id"] == "someone/tiny-colorizer" and upload["repo_type"] == "model"
+    assert Path(upload["folder_path"]) == out
+    assert upload["files"] == FINAL_MODEL_FILES  # no checkpoints, logs, validation grids or best/ copy
+    assert "uploaded: https://huggingface.co/someone/tiny-colorizer/commit/0123abc" in capsys.readouterr().out
+
+
+def test_failed_upload_keeps_the_model_and_prints_a_retry_command_that_works(tmp_path, photos, hub, capsys):
+    out = tmp_path / "out"
+    hub.failure = ConnectionError("network is unreachable")
+    argv = tiny_run(photos, out, "--val_fraction", "0", "--push_to_hub", "--hub_model_id", "someone/tiny")
+    assert run_cli(argv) == 1
+    err = capsys.readouterr().err
+    assert "error: Upload to someone/tiny failed (ConnectionError: network is unreachable)." in err
+    assert f"Your model is safe in {out}" in err and "Traceback" not in err
+    load_model(out)  # the trained model is intact
+
+    hub.failure = None
+    retry = re.search(r"retry with: python -m trainer\.push (.+)$", err, re.MULTILINE).group(1)
+    assert main(shlex.split(retry)) == 0
+    assert hub.instances[-1].uploads[0]["files"] == {"README.md", "config.json", "model.safetensors"}
+
+
+def test_cli_uploads_a_saved_colorizer_folder(tiny_model_dir, hub, capsys):
+    (tiny_model_dir / "checkpoint-7").mkdir()
+    (tiny_model_dir / "checkpoint-7" / "optimizer.bin").write_bytes(b"state")
+    (tiny_model_dir / "checkpoint-9.tmp").mkdir()
+    (tiny_model_dir / "checkpoint-9.tmp" / "model.safetensors").write_bytes(b"half")
+    assert main([str(tiny_model_dir), "--hub_model_id", "someone/cli-colorizer", "--hub_token", "hf_test"]) == 0
+    (api,) = hub.instances
+    assert api.token == "hf_test"
+    assert api.created[0] == ("someone/cli-colorizer", {"repo_type": "model", "private": False, "exist_ok": True})
+    assert api.uploads[0]["files"] == {"README.md", "config.json", "model.safetensors"}
+    assert capsys.readouterr().out.strip() == "uploaded: https://huggingface.co/someone/cli-colorizer/commit/0123abc"
+
+
+def test_repeated_uploads_do_not_change_the_ignore_patterns(tiny_model_dir, hub):
+    before = list(IGNORE_PATTERNS)
+    for _ in range(2):
+        push_output(tiny_model_dir, "someone/colorizer")
+    assert before == IGNORE_PATTERNS
+
+
+@pytest.mark.parametrize(
+    ("repo_id", "message"),
+    [("no-slash", "is not a repo id of the form USER/NAME"), ("a/b/c", "is not a repo id of the form USER/NAME")],
+)
+def test_bad_repo_ids_are_refused_before_any_upload(tiny_model_dir, hub, capsys, repo_id, message):
+    assert main([str(tiny_model_dir), "--hub_model_id", repo_id]) == 1
+    assert message in capsys.readouterr().err
+    assert not hub.instances
+
+
+def test_a_folder_without_a_model_is_refused(tmp_path, hub, capsys):
+    assert main([str(tmp_path), "--hub_model_id", "someone/colorizer"]) == 1
+    assert "holds no trained model (config.json missing)" in capsys.readouterr().err
+    assert not hub.instances
+
+
+def test_python_dash_m_trainer_push_reports_one_sentence(tmp_path):
+    # Fails before any HfApi call, so it runs for real in a subprocess.
+    result = subprocess.run(
+        [sys.executable, "-m", "trainer.push", str(tmp_path), "--hub_model_id", "someone/colorizer"],
+        env=trainer_env(tmp_path / "hf-home", PYTHONPATH=str(REPO_ROOT)),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: {tmp_path} holds no trained model (config.json missing); train first or pass the right folder."
+    ]
