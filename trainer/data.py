@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,12 @@ def _load_any(dataset: str, *, config: str | None, split: str | None, streaming:
         return loaded[split] if split and isinstance(loaded, datasets.DatasetDict) else loaded
     try:
         if path.is_dir():
-            return datasets.load_dataset("imagefolder", data_dir=str(path), split=split, streaming=streaming)
+            # Without split subfolders every image is training data: datasets would also infer splits from file
+            # names, so 'beach_train-2.jpg' alone became the train split and the other photos were dropped.
+            files = None if _has_split_folders(path) else {"train": "**"}
+            return datasets.load_dataset(
+                "imagefolder", data_dir=str(path), data_files=files, split=split, streaming=streaming
+            )
         return datasets.load_dataset(dataset, config, split=split, streaming=streaming)
     except (FileNotFoundError, ConnectionError, OSError) as error:
         raise DataError(
@@ -62,6 +68,15 @@ def _load_any(dataset: str, *, config: str | None, split: str | None, streaming:
         ) from error
     except ValueError as error:
         raise DataError(f"Could not load split '{split}' of dataset '{dataset}': {error}") from error
+
+
+def _has_split_folders(path: Path) -> bool:
+    """Whether `path` has subfolders named like splits (train/, validation/, test-2/ ...), as datasets reads them."""
+    from datasets.data_files import SPLIT_KEYWORDS
+
+    keywords = "|".join(re.escape(k) for names in SPLIT_KEYWORDS.values() for k in names)
+    pattern = re.compile(rf"^({keywords})([-._ 0-9].*)?$", re.IGNORECASE)
+    return any(child.is_dir() and pattern.match(child.name) for child in path.iterdir())
 
 
 def _image_column(dataset: Any, requested: str | None) -> str:
