@@ -160,6 +160,24 @@ def test_load_splits_holds_out_a_seeded_validation_fraction(tmp_path):
     assert len(limited) == 3
 
 
+def test_every_photo_of_a_flat_folder_is_training_data_whatever_its_name(tmp_path):
+    # datasets infers splits from file names too: these two names alone used to become the whole dataset.
+    folder = make_photo_folder(tmp_path / "photos", photos=("coffee", "chelsea", "rocket"), max_side=32)
+    (folder / "coffee.jpg").rename(folder / "beach_train-2.jpg")
+    (folder / "chelsea.jpg").rename(folder / "holiday_test-1.jpg")
+    train, validation, column = load_splits(str(folder))
+    assert validation is None
+    names = sorted(Path(r[column]["path"]).name for r in train)
+    assert names == ["beach_train-2.jpg", "holiday_test-1.jpg", "rocket.jpg"]
+
+
+def test_split_subfolders_are_splits(tmp_path):
+    make_photo_folder(tmp_path / "photos" / "train", photos=("coffee", "chelsea"), max_side=32)
+    make_photo_folder(tmp_path / "photos" / "validation", photos=("rocket",), max_side=32)
+    train, validation, _ = load_splits(str(tmp_path / "photos"), val_split="validation")
+    assert (len(train), len(validation)) == (2, 1)
+
+
 def test_saved_datasets_load_with_their_image_column(tmp_path, photo):
     import datasets
 
