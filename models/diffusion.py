@@ -85,6 +85,11 @@ class DiffusionSettings:
         return cls(**{key: value for key, value in data.items() if key in known})
 
 
+def default_settings(components: DiffusionComponents) -> DiffusionSettings:
+    """Sampling defaults for components without saved settings: the base's own resolution."""
+    return DiffusionSettings(base_model=components.base_model, resolution=components.native_resolution)
+
+
 def conditioning_image(l_norm: torch.Tensor) -> torch.Tensor:
     """ControlNet's input: (B, 1, H, W) normalised L -> (B, 3, H, W) gray in [0, 1] (L / 100 on every channel).
 
@@ -130,11 +135,11 @@ class DiffusionColorizer(Colorizer):
         name: str | None = None,
         card: str = "",
     ) -> None:
-        """`dtype` casts the frozen base (e.g. float16 on a GPU); None keeps the dtypes as given (the trainer's)."""
+        """`dtype` casts every component (float16 on a GPU); None keeps the dtypes as given (the trainer's)."""
         was_training = components.controlnet.training  # the trainer builds one mid-training to draw samples
         super().__init__(components.controlnet, device=device, name=name or "controlnet", card=card)
         self.components = components
-        self.settings = settings or DiffusionSettings(base_model=components.base_model)
+        self.settings = settings or default_settings(components)
         #: trainer-provided metadata for the model card (dataset, steps, command, metrics, sample_grid, notes)
         self.card_data: dict[str, Any] = {}
         for module in [*components.base_modules(), components.controlnet]:
@@ -326,7 +331,7 @@ def save_diffusion_colorizer(
     base is referenced (the folder then holds only `controlnet/`, as diffusers' ControlNet trainer
     ships it), the tiny base and local folders are copied in.
     """
-    settings = dataclasses.replace(settings or DiffusionSettings(), base_model=components.base_model)
+    settings = dataclasses.replace(settings or default_settings(components), base_model=components.base_model)
     if include_base is None:
         include_base = not _looks_like_repo_id(components.base_model) or Path(components.base_model).exists()
     if not include_base and components.base_model == TINY_BASE_MODEL:

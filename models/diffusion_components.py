@@ -69,6 +69,11 @@ class DiffusionComponents:
         """Image sides must be multiples of this: the VAE's downsampling times the UNet's."""
         return self.vae_scale_factor * 2 ** (len(self.unet.config.block_out_channels) - 1)
 
+    @property
+    def native_resolution(self) -> int:
+        """The image side the base was trained at (512 for Stable Diffusion 1.5, 64 for the tiny base)."""
+        return int(self.unet.config.sample_size) * self.vae_scale_factor
+
     def base_modules(self) -> list[torch.nn.Module]:
         return [self.unet, self.vae, self.text_encoder]
 

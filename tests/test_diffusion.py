@@ -77,6 +77,7 @@ def test_tiny_components_are_built_offline_with_a_working_tokenizer() -> None:
     assert int(ids.max()) < components.text_encoder.config.vocab_size
     assert components.controlnet.dtype == torch.float32
     assert components.size_multiple == 4  # 2x VAE downsampling times one UNet downsampling
+    assert DiffusionColorizer(components).settings.resolution == components.native_resolution == 64
 
 
 def test_output_has_the_input_size_and_lightness(colorizer: DiffusionColorizer, astronaut: Image.Image) -> None:
