@@ -15,9 +15,6 @@ reconstruction losses only. Checkpoints hold everything needed to continue exact
 from __future__ import annotations
 
 import argparse
-import hashlib
-import math
-import shlex
 import shutil
 import sys
 import time
@@ -28,7 +25,7 @@ if __package__ in (None, ""):  # run as a script (accelerate launch trainer/trai
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import ProjectConfiguration, broadcast_object_list, gather_object, set_seed
+from accelerate.utils import ProjectConfiguration, broadcast_object_list, set_seed
 from tqdm.auto import tqdm
 
 from models.base import ColorizationNet
@@ -36,15 +33,24 @@ from models.hub import load_model, save_model_atomically
 from models.pix2pix import GANLoss, PatchDiscriminator
 from models.registry import create_model
 from trainer.args import loggable, parse_args
-from trainer.checkpoints import TrainingState, resolve_resume_path, save_checkpoint
-from trainer.data import ColorizationDataset, CropConfig, DataError, collate, load_splits
+from trainer.checkpoints import TrainingState, save_checkpoint
+from trainer.data import DataError
+from trainer.loop import (
+    TrainingError,
+    all_finite,
+    build_datasets,
+    conclude,
+    epoch_batches,
+    launch_command,
+    make_train_loader,
+    push_if_asked,
+    resume_if_asked,
+    track_nonfinite,
+    training_length,
+)
 from trainer.losses import ReconstructionLoss
 from trainer.schedule import build_scheduler
 from trainer.validation import Validator, improved, plot_history, validation_metrics
-
-
-class TrainingError(RuntimeError):
-    """Training cannot go on; the message says why and what to change."""
 
 
 def build_generator(args: argparse.Namespace) -> ColorizationNet:
@@ -59,70 +65,6 @@ def wants_discriminator(args: argparse.Namespace) -> bool:
     if args.discriminator == "auto":
         return args.model.startswith("pix2pix") and args.lambda_gan > 0
     return args.discriminator == "patchgan"
-
-
-def build_datasets(args: argparse.Namespace) -> tuple[ColorizationDataset, Validator | None]:
-    train_split, val_split, column = load_splits(
-        args.dataset,
-        dataset_config=args.dataset_config,
-        split=args.split,
-        val_split=args.val_split,
-        val_fraction=args.val_fraction,
-        image_column=args.image_column,
-        caption_column=args.caption_column,
-        streaming=args.streaming,
-        max_train_samples=args.max_train_samples,
-        seed=args.seed,
-    )
-    if args.streaming:
-        raise DataError("--streaming is supported by trainer.data.load_splits but not yet by this loop; drop it.")
-    crop = CropConfig(resolution=args.resolution, scale=tuple(args.crop_scale), hflip=not args.no_hflip)
-    train = ColorizationDataset(
-        train_split,
-        image_column=column,
-        caption_column=args.caption_column,
-        crop=crop,
-        train=True,
-        seed=args.seed,
-        drop_grayscale=args.drop_grayscale,
-    )
-    validator = None
-    if val_split is not None and len(val_split) > 0:
-        val = ColorizationDataset(
-            val_split, image_column=column, crop=crop, train=False, seed=args.seed, drop_grayscale=args.drop_grayscale
-        )
-        count = min(args.num_validation_images, len(val))
-        samples, seen, corrupt, grayscale = [], set(), set(), set()
-        for position in range(len(val)):  # replacements of bad files can repeat an index: keep distinct ones
-            sample = val[position]
-            corrupt.update(sample["skipped_corrupt"])
-            grayscale.update(sample["skipped_grayscale"])
-            if sample["index"] not in seen:
-                seen.add(sample["index"])
-                samples.append(sample)
-            if len(samples) == count:
-                break
-        validator = Validator(
-            samples,
-            out_dir=Path(args.output_dir) / "validation",
-            skipped_corrupt=len(corrupt),
-            skipped_grayscale=len(grayscale),
-        )
-    return train, validator
-
-
-def state_digest(model: torch.nn.Module) -> str:
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
-
-
-def _all_finite(accelerator: Accelerator, *losses: torch.Tensor) -> bool:
-    """Agree across ranks, so every rank skips together (a lone skip would hang DDP's gradient sync)."""
-    bad = torch.tensor([0.0 if all(torch.isfinite(x).all() for x in losses) else 1.0], device=accelerator.device)
-    return float(accelerator.reduce(bad, reduction="sum").item()) == 0.0
 
 
 def main(args: argparse.Namespace) -> Path:
@@ -159,22 +101,7 @@ def main(args: argparse.Namespace) -> Path:
         generator = generator.to(memory_format=torch.channels_last)
 
     train_dataset, validator = build_datasets(args)
-    loader = torch.utils.data.DataLoader(
-        train_dataset,
-        batch_size=args.train_batch_size,
-        shuffle=False,
-        drop_last=True,
-        collate_fn=collate,
-        num_workers=args.dataloader_num_workers,
-        persistent_workers=False,
-        # Its own generator: creating an iterator draws a worker seed, which must not advance the global RNG
-        # (dropout masks) differently in a resumed run. Augmentation is seeded per sample in the dataset.
-        generator=torch.Generator().manual_seed(args.seed),
-    )
-    if len(loader) == 0:
-        raise DataError(
-            f"The training split has fewer images ({len(train_dataset)}) than one batch; lower --train_batch_size."
-        )
+    loader = make_train_loader(args, train_dataset)
     betas = (args.adam_beta1, args.adam_beta2)
     optimizer_g = torch.optim.Adam(
         generator.parameters(), lr=args.learning_rate, betas=betas, weight_decay=args.adam_weight_decay
@@ -186,9 +113,7 @@ def main(args: argparse.Namespace) -> Path:
         )
 
     # Step counts are per process after sharding; schedulers count every process's steps (as in diffusers).
-    shard_batches = math.ceil(len(loader) / accelerator.num_processes)
-    steps_per_epoch = max(1, shard_batches // args.gradient_accumulation_steps)
-    max_steps = args.max_train_steps or args.num_train_epochs * steps_per_epoch
+    steps_per_epoch, max_steps = training_length(args, loader, accelerator)
     d_start = max(args.d_start_step, args.d_start_epoch * steps_per_epoch)
     scheduler_g = build_scheduler(
         args.lr_scheduler,
@@ -219,13 +144,7 @@ def main(args: argparse.Namespace) -> Path:
         )
         accelerator.register_for_checkpointing(ema)
 
-    if args.resume_from_checkpoint:
-        resume_path = resolve_resume_path(args.resume_from_checkpoint, output_dir)
-        if resume_path is None:
-            accelerator.print(f"No complete checkpoint in {output_dir} yet: starting a new run.")
-        else:
-            accelerator.load_state(str(resume_path))
-            accelerator.print(f"Resumed from {resume_path} at step {state.global_step} (epoch {state.epoch}).")
+    resume_if_asked(accelerator, args, state)
 
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -284,15 +203,7 @@ def main(args: argparse.Namespace) -> Path:
     window_start, window_images = time.perf_counter(), 0
     stop = state.global_step >= max_steps
     while not stop:
-        epoch_loader = loader
-        if state.batches_seen_in_epoch:
-            epoch_loader = accelerator.skip_first_batches(loader, state.batches_seen_in_epoch)
-        # accelerate's loaders call dataset.set_epoch(their own counter) when iterated; a fresh skip-loader's
-        # counter starts at 0, so the epoch (which picks the shuffle and augmentation) is set on the loader.
-        train_dataset.set_epoch(state.epoch)
-        if hasattr(epoch_loader, "set_epoch"):
-            epoch_loader.set_epoch(state.epoch)
-        for batch in epoch_loader:
+        for batch in epoch_batches(accelerator, loader, train_dataset, state):
             state.batches_seen_in_epoch += 1
             state.note_skipped(batch["skipped_corrupt"], batch["skipped_grayscale"])
             l_norm, ab_norm = batch["L"], batch["ab"]
@@ -312,7 +223,7 @@ def main(args: argparse.Namespace) -> Path:
                         d_loss = 0.5 * (
                             gan_loss(real_logits, target_is_real=True) + gan_loss(fake_logits, target_is_real=False)
                         )
-                    if _all_finite(accelerator, d_loss):
+                    if all_finite(accelerator, d_loss):
                         accelerator.backward(d_loss)
                         if args.max_grad_norm and accelerator.sync_gradients:
                             accelerator.clip_grad_norm_(discriminator.parameters(), args.max_grad_norm)
@@ -334,7 +245,7 @@ def main(args: argparse.Namespace) -> Path:
                     g_loss = args.lambda_l1 * reconstruction + args.lambda_gan * adversarial
                 else:
                     g_loss = reconstruction
-                if _all_finite(accelerator, g_loss) and not skipped:
+                if all_finite(accelerator, g_loss) and not skipped:
                     accelerator.backward(g_loss)
                     if args.max_grad_norm and accelerator.sync_gradients:
                         accelerator.clip_grad_norm_(generator.parameters(), args.max_grad_norm)
@@ -344,21 +255,7 @@ def main(args: argparse.Namespace) -> Path:
                 else:
                     skipped = True
                 optimizer_g.zero_grad(set_to_none=True)
-            if skipped:
-                state.consecutive_nonfinite_steps += 1
-                accelerator.print(
-                    f"step {state.global_step}: non-finite loss, update skipped "
-                    f"({state.consecutive_nonfinite_steps} in a row)"
-                )
-                if state.consecutive_nonfinite_steps >= args.max_nonfinite_steps:
-                    progress.close()  # end the bar's line, so the error is a line of its own
-                    raise TrainingError(
-                        f"{state.consecutive_nonfinite_steps} steps in a row had NaN/inf losses; lower "
-                        "--learning_rate, set --max_grad_norm, or use --mixed_precision no "
-                        "(the last checkpoint is intact)."
-                    )
-            elif accelerator.sync_gradients:
-                state.consecutive_nonfinite_steps = 0
+            track_nonfinite(accelerator, args, state, progress, skipped=skipped)
             for key, value in logs.items():
                 window.setdefault(key, []).append(value)
             window_images += l_norm.shape[0] * accelerator.num_processes
@@ -410,23 +307,9 @@ def finish(
 ) -> Path:
     """Write the output model (best or last) with its card, verify the ranks agree, push if asked."""
     output_dir = Path(args.output_dir)
-    digests = gather_object([state_digest(last_model)])
-    corrupt = sorted({i for part in gather_object([state.skipped_corrupt]) for i in part})
-    grayscale = sorted({i for part in gather_object([state.skipped_grayscale]) for i in part})
-    accelerator.wait_for_everyone()
-    if not accelerator.is_main_process:
-        accelerator.end_training()
+    skipped_note = conclude(accelerator, args, state, last_model, validator)
+    if skipped_note is None:  # not the main rank
         return output_dir
-    if len(set(digests)) > 1:
-        raise TrainingError(f"The {len(digests)} processes ended with different weights; distributed sync is broken.")
-    logs = output_dir / args.logging_dir
-    logs.mkdir(parents=True, exist_ok=True)
-    (logs / "final_weights.txt").write_text("\n".join(f"rank {r}: {d}" for r, d in enumerate(digests)) + "\n")
-    # Training-split indices seen by any rank, plus the validation split's bad files (indices of another split).
-    n_corrupt = len(corrupt) + (validator.skipped_corrupt if validator is not None else 0)
-    n_grayscale = len(grayscale) + (validator.skipped_grayscale if validator is not None else 0)
-    skipped_note = f"skipped {n_corrupt} unreadable image(s) and {n_grayscale} grayscale image(s)"
-    tqdm.write(f"Training finished at step {state.global_step}; {skipped_note}.")
     model = last_model
     best_dir = output_dir / "best"
     if args.final_model == "best" and (best_dir / "model.safetensors").is_file():
@@ -447,7 +330,7 @@ def finish(
             if wants_discriminator(args)
             else ""
         ),
-        command="accelerate launch trainer/train.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        command=launch_command(),
         notes=f"Data: {skipped_note}. Output = {'best validation' if model is not last_model else 'last'} weights"
         + (
             f" (step {state.best_step}, {args.early_stopping_metric} {state.best_metric:.4g})."
@@ -470,16 +353,7 @@ def finish(
     save_model_atomically(model, output_dir, dtype=torch.float16 if args.save_dtype == "fp16" else None)
     accelerator.end_training()
     tqdm.write(f"Saved the colorizer to {output_dir} (load it with models.hub.load_colorizer).")
-    if args.push_to_hub:
-        from trainer.push import PushError, push_output
-
-        try:
-            tqdm.write(
-                "uploaded: "
-                + push_output(output_dir, args.hub_model_id, private=args.hub_private, token=args.hub_token)
-            )
-        except PushError as error:
-            raise TrainingError(str(error)) from error
+    push_if_asked(args)
     return output_dir
 
 

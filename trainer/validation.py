@@ -21,7 +21,8 @@ from trainer.metrics import image_metrics
 LOWER_IS_BETTER = {"ciede2000", "colourfulness_delta", "l1", "loss"}
 METRIC_NAMES = ("psnr", "psnr_ab", "ssim", "ciede2000", "colourfulness", "colourfulness_delta", "ab_auc")
 
-PredictFn = Callable[[torch.Tensor], torch.Tensor]  # normalised L (B,1,H,W) -> normalised ab (B,2,H,W)
+# normalised L (B,1,H,W) -> normalised ab (B,2,H,W), or (B,k,2,H,W): k sampled colourings per image (diffusion)
+PredictFn = Callable[[torch.Tensor], torch.Tensor]
 
 
 def improved(metric: str, value: float, best: float | None) -> bool:
@@ -70,34 +71,53 @@ class Validator:
 
     @torch.no_grad()
     def predict(self, predict: PredictFn) -> np.ndarray:
+        """(N, H, W, 3) uint8 predictions, or (N, k, H, W, 3) when `predict` samples k colourings per image."""
         outputs = []
         for start in range(0, len(self.l_norm), self.batch_size):
             l_batch = self.l_norm[start : start + self.batch_size]
             ab = predict(l_batch).float().cpu()
-            outputs.append(to_uint8(model_space_to_rgb(l_batch, ab)))
+            if ab.dim() == 5:
+                count, samples = ab.shape[:2]
+                l_repeated = l_batch.repeat_interleave(samples, dim=0)
+                rgb = to_uint8(model_space_to_rgb(l_repeated, ab.flatten(0, 1)))
+                outputs.append(rgb.reshape(count, samples, *rgb.shape[1:]))
+            else:
+                outputs.append(to_uint8(model_space_to_rgb(l_batch, ab)))
         return np.concatenate(outputs)
 
     def run(self, predict: PredictFn, *, step: int, grid_rows: int = 6) -> dict[str, float]:
+        """Mean metrics (over every sampled colouring, for samplers) and a grid with one column per sample."""
         predictions = self.predict(predict)
-        metrics = _mean_metrics(predictions, self.targets)
+        if predictions.ndim == 5:
+            samples = predictions.shape[1]
+            metrics = _mean_metrics(predictions.reshape(-1, *predictions.shape[2:]), self.targets.repeat(samples, 0))
+            columns = [predictions[:grid_rows, k] for k in range(samples)]
+        else:
+            metrics = _mean_metrics(predictions, self.targets)
+            columns = [predictions[:grid_rows]]
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        grid = sample_grid(self.grays[:grid_rows], predictions[:grid_rows], self.targets[:grid_rows])
+        grid = sample_grid(self.grays[:grid_rows], columns, self.targets[:grid_rows])
         grid.save(self.out_dir / f"samples-{step:07d}.png")
         grid.save(self.out_dir / "samples.png")
         return metrics
 
 
 def sample_grid(
-    grays: np.ndarray, predictions: np.ndarray, targets: np.ndarray, *, label_height: int = 18
+    grays: np.ndarray, predictions: np.ndarray | list[np.ndarray], targets: np.ndarray, *, label_height: int = 18
 ) -> Image.Image:
-    """Rows of gray input | prediction | ground truth, with a header row naming the columns."""
-    rows, height, width = predictions.shape[:3]
-    canvas = Image.new("RGB", (3 * width, rows * height + label_height), "white")
+    """Rows of gray input | prediction | ground truth, with a header row naming the columns.
+
+    `predictions` may be a list of arrays: one column per sampled colouring ("sample 1", "sample 2", ...).
+    """
+    columns = predictions if isinstance(predictions, list) else [predictions]
+    rows, height, width = columns[0].shape[:3]
+    titles = ["prediction"] if len(columns) == 1 else [f"sample {k + 1}" for k in range(len(columns))]
+    canvas = Image.new("RGB", ((len(columns) + 2) * width, rows * height + label_height), "white")
     draw = ImageDraw.Draw(canvas)
-    for column, title in enumerate(("gray input", "prediction", "ground truth")):
+    for column, title in enumerate(("gray input", *titles, "ground truth")):
         draw.text((column * width + 4, 3), title, fill="black")
     for row in range(rows):
-        for column, images in enumerate((grays, predictions, targets)):
+        for column, images in enumerate((grays, *columns, targets)):
             canvas.paste(Image.fromarray(images[row]), (column * width, label_height + row * height))
     return canvas
 

@@ -1,0 +1,221 @@
+"""Pieces shared by the training loops of `trainer/train.py` (pix2pix and baselines) and `trainer/train_controlnet.py`.
+
+Data, step counting, the epoch position of a resumed run, resuming, the NaN/inf guard and the final
+weight digest live here once, so both loops keep the same exact-resume and failure behaviour.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import math
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import gather_object
+from tqdm.auto import tqdm
+
+from trainer.checkpoints import TrainingState, resolve_resume_path
+from trainer.data import ColorizationDataset, CropConfig, DataError, collate, load_splits
+from trainer.validation import Validator
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on; the message says why and what to change."""
+
+
+def build_datasets(args: argparse.Namespace) -> tuple[ColorizationDataset, Validator | None]:
+    train_split, val_split, column = load_splits(
+        args.dataset,
+        dataset_config=args.dataset_config,
+        split=args.split,
+        val_split=args.val_split,
+        val_fraction=args.val_fraction,
+        image_column=args.image_column,
+        caption_column=args.caption_column,
+        streaming=args.streaming,
+        max_train_samples=args.max_train_samples,
+        seed=args.seed,
+    )
+    if args.streaming:
+        raise DataError("--streaming is supported by trainer.data.load_splits but not yet by this loop; drop it.")
+    crop = CropConfig(resolution=args.resolution, scale=tuple(args.crop_scale), hflip=not args.no_hflip)
+    train = ColorizationDataset(
+        train_split,
+        image_column=column,
+        caption_column=args.caption_column,
+        crop=crop,
+        train=True,
+        seed=args.seed,
+        drop_grayscale=args.drop_grayscale,
+    )
+    validator = None
+    if val_split is not None and len(val_split) > 0:
+        val = ColorizationDataset(
+            val_split, image_column=column, crop=crop, train=False, seed=args.seed, drop_grayscale=args.drop_grayscale
+        )
+        count = min(args.num_validation_images, len(val))
+        samples, seen, corrupt, grayscale = [], set(), set(), set()
+        for position in range(len(val)):  # replacements of bad files can repeat an index: keep distinct ones
+            sample = val[position]
+            corrupt.update(sample["skipped_corrupt"])
+            grayscale.update(sample["skipped_grayscale"])
+            if sample["index"] not in seen:
+                seen.add(sample["index"])
+                samples.append(sample)
+            if len(samples) == count:
+                break
+        validator = Validator(
+            samples,
+            out_dir=Path(args.output_dir) / "validation",
+            skipped_corrupt=len(corrupt),
+            skipped_grayscale=len(grayscale),
+        )
+    return train, validator
+
+
+def make_train_loader(args: argparse.Namespace, train_dataset: ColorizationDataset) -> torch.utils.data.DataLoader:
+    """The training DataLoader (unprepared); order and augmentation come from the dataset's (seed, epoch, index)."""
+    loader = torch.utils.data.DataLoader(
+        train_dataset,
+        batch_size=args.train_batch_size,
+        shuffle=False,
+        drop_last=True,
+        collate_fn=collate,
+        num_workers=args.dataloader_num_workers,
+        persistent_workers=False,
+        # Its own generator: creating an iterator draws a worker seed, which must not advance the global RNG
+        # (dropout masks, diffusion noise) differently in a resumed run. Augmentation is seeded per sample.
+        generator=torch.Generator().manual_seed(args.seed),
+    )
+    if len(loader) == 0:
+        raise DataError(
+            f"The training split has fewer images ({len(train_dataset)}) than one batch; lower --train_batch_size."
+        )
+    return loader
+
+
+def training_length(
+    args: argparse.Namespace, loader: torch.utils.data.DataLoader, accelerator: Accelerator
+) -> tuple[int, int]:
+    """(optimizer steps per epoch, total optimizer steps), per process after sharding; call before `prepare`."""
+    shard_batches = math.ceil(len(loader) / accelerator.num_processes)
+    steps_per_epoch = max(1, shard_batches // args.gradient_accumulation_steps)
+    return steps_per_epoch, args.max_train_steps or args.num_train_epochs * steps_per_epoch
+
+
+def resume_if_asked(accelerator: Accelerator, args: argparse.Namespace, state: TrainingState) -> None:
+    """Load `--resume_from_checkpoint` (models, optimizers, RNG states and `state`) if one is given and exists."""
+    if not args.resume_from_checkpoint:
+        return
+    output_dir = Path(args.output_dir)
+    resume_path = resolve_resume_path(args.resume_from_checkpoint, output_dir)
+    if resume_path is None:
+        accelerator.print(f"No complete checkpoint in {output_dir} yet: starting a new run.")
+        return
+    accelerator.load_state(str(resume_path))
+    accelerator.print(f"Resumed from {resume_path} at step {state.global_step} (epoch {state.epoch}).")
+
+
+def epoch_batches(
+    accelerator: Accelerator, loader: Any, train_dataset: ColorizationDataset, state: TrainingState
+) -> Any:
+    """The prepared loader for `state.epoch`, without the batches this epoch already consumed (a resumed run)."""
+    epoch_loader = loader
+    if state.batches_seen_in_epoch:
+        epoch_loader = accelerator.skip_first_batches(loader, state.batches_seen_in_epoch)
+    # accelerate's loaders call dataset.set_epoch(their own counter) when iterated; a fresh skip-loader's
+    # counter starts at 0, so the epoch (which picks the shuffle and augmentation) is set on the loader.
+    train_dataset.set_epoch(state.epoch)
+    if hasattr(epoch_loader, "set_epoch"):
+        epoch_loader.set_epoch(state.epoch)
+    return epoch_loader
+
+
+def all_finite(accelerator: Accelerator, *losses: torch.Tensor) -> bool:
+    """Agree across ranks, so every rank skips together (a lone skip would hang DDP's gradient sync)."""
+    bad = torch.tensor([0.0 if all(torch.isfinite(x).all() for x in losses) else 1.0], device=accelerator.device)
+    return float(accelerator.reduce(bad, reduction="sum").item()) == 0.0
+
+
+def track_nonfinite(
+    accelerator: Accelerator, args: argparse.Namespace, state: TrainingState, progress: Any, *, skipped: bool
+) -> None:
+    """Count updates skipped for NaN/inf losses; stop with a sentence after `--max_nonfinite_steps` in a row."""
+    if skipped:
+        state.consecutive_nonfinite_steps += 1
+        accelerator.print(
+            f"step {state.global_step}: non-finite loss, update skipped ({state.consecutive_nonfinite_steps} in a row)"
+        )
+        if state.consecutive_nonfinite_steps >= args.max_nonfinite_steps:
+            progress.close()  # end the bar's line, so the error is a line of its own
+            raise TrainingError(
+                f"{state.consecutive_nonfinite_steps} steps in a row had NaN/inf losses; lower "
+                "--learning_rate, set --max_grad_norm, or use --mixed_precision no "
+                "(the last checkpoint is intact)."
+            )
+    elif accelerator.sync_gradients:
+        state.consecutive_nonfinite_steps = 0
+
+
+def state_digest(model: torch.nn.Module) -> str:
+    """sha256 over a module's state dict (names and bytes): equal digests mean identical weights."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def conclude(
+    accelerator: Accelerator,
+    args: argparse.Namespace,
+    state: TrainingState,
+    model: torch.nn.Module,
+    validator: Validator | None,
+) -> str | None:
+    """Gather every rank's final weights and skipped files; on the main rank check the ranks agree.
+
+    The main rank writes logs/final_weights.txt and gets the data note for the model card; the other
+    ranks end training and get None (only the main rank writes the output folder).
+    """
+    digests = gather_object([state_digest(model)])
+    corrupt = sorted({i for part in gather_object([state.skipped_corrupt]) for i in part})
+    grayscale = sorted({i for part in gather_object([state.skipped_grayscale]) for i in part})
+    accelerator.wait_for_everyone()
+    if not accelerator.is_main_process:
+        accelerator.end_training()
+        return None
+    if len(set(digests)) > 1:
+        raise TrainingError(f"The {len(digests)} processes ended with different weights; distributed sync is broken.")
+    logs = Path(args.output_dir) / args.logging_dir
+    logs.mkdir(parents=True, exist_ok=True)
+    (logs / "final_weights.txt").write_text("\n".join(f"rank {r}: {d}" for r, d in enumerate(digests)) + "\n")
+    # Training-split indices seen by any rank, plus the validation split's bad files (indices of another split).
+    n_corrupt = len(corrupt) + (validator.skipped_corrupt if validator is not None else 0)
+    n_grayscale = len(grayscale) + (validator.skipped_grayscale if validator is not None else 0)
+    skipped_note = f"skipped {n_corrupt} unreadable image(s) and {n_grayscale} grayscale image(s)"
+    tqdm.write(f"Training finished at step {state.global_step}; {skipped_note}.")
+    return skipped_note
+
+
+def launch_command() -> str:
+    """The command line of this run, for the model card."""
+    return "accelerate launch trainer/train.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def push_if_asked(args: argparse.Namespace) -> None:
+    """Upload the output folder with `--push_to_hub`; a failed upload is a TrainingError (the folder is kept)."""
+    if not args.push_to_hub:
+        return
+    from trainer.push import PushError, push_output
+
+    try:
+        url = push_output(args.output_dir, args.hub_model_id, private=args.hub_private, token=args.hub_token)
+    except PushError as error:
+        raise TrainingError(str(error)) from error
+    tqdm.write("uploaded: " + url)

@@ -1,0 +1,291 @@
+"""The ControlNet diffusion colorizer's training loop, run by `trainer/train.py --model controlnet`.
+
+    accelerate launch trainer/train.py --config controlnet_tiny --dataset path/to/photos --output_dir outputs/cn_tiny
+    accelerate launch --mixed_precision bf16 trainer/train.py --config controlnet_sd --dataset user/photos \
+        --output_dir outputs/controlnet_sd      # a GPU and the downloaded Stable Diffusion 1.5 weights
+
+diffusers' examples/controlnet/train_controlnet.py recipe on ColorLab's data pipeline: the base
+(UNet, VAE, text encoder) is frozen in the mixed-precision dtype, the ControlNet is float32 and
+trained with AdamW on the noise-prediction MSE (trainer/diffusion_step.py); captions come from
+`--caption_column` (else the empty prompt) and a `--proportion_empty_prompts` share is dropped.
+Data order and augmentation, checkpoints, exact resume and the NaN/inf guard are the pix2pix
+loop's (trainer.loop, trainer.checkpoints); validation grids show `--num_validation_samples`
+colourings per photo and its metrics average over all of them. The output is always the last
+weights, saved as a diffusers folder plus colorlab_diffusion.json and a model card
+(models.diffusion.save_diffusion_colorizer), which models.hub.load_colorizer and the app load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import time
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from tqdm.auto import tqdm
+
+from models.diffusion import (
+    DiffusionColorizer,
+    DiffusionSettings,
+    create_diffusion_components,
+    save_diffusion_colorizer,
+)
+from models.diffusion_components import CONTROLNET_SUBFOLDER, DiffusionComponents, cast_module, make_noise_scheduler
+from trainer.args import loggable
+from trainer.checkpoints import TrainingState, save_checkpoint
+from trainer.diffusion_step import controlnet_training_step, make_training_batch, prepare_for_training
+from trainer.loop import (
+    TrainingError,
+    all_finite,
+    build_datasets,
+    conclude,
+    epoch_batches,
+    launch_command,
+    make_train_loader,
+    push_if_asked,
+    resume_if_asked,
+    track_nonfinite,
+    training_length,
+)
+from trainer.schedule import build_scheduler
+from trainer.validation import Validator, plot_history, validation_metrics
+
+# The frozen base runs in the mixed-precision dtype; the ControlNet and its optimizer stay float32.
+WEIGHT_DTYPES = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+_LOG_EVERY = 10
+
+
+def check_controlnet_args(args: argparse.Namespace) -> None:
+    """Refuse, in one sentence, what this loop cannot do (before anything is loaded)."""
+    if not args.base_model:
+        raise ValueError(
+            "--model controlnet needs --base_model: 'tiny' (random in-code base, for tests) or a Stable Diffusion "
+            "folder / Hub id such as stable-diffusion-v1-5/stable-diffusion-v1-5."
+        )
+    if args.num_validation_samples < 1:
+        raise ValueError(f"--num_validation_samples must be at least 1, got {args.num_validation_samples}.")
+    unsupported = [
+        flag
+        for flag, used in (
+            ("--ema_decay", args.ema_decay > 0),
+            ("--early_stopping_patience", args.early_stopping_patience > 0),
+            ("--channels_last", args.channels_last),
+        )
+        if used
+    ]
+    if unsupported:
+        raise ValueError(f"{', '.join(unsupported)}: not supported with --model controlnet; drop it.")
+
+
+def build_components(args: argparse.Namespace, weight_dtype: torch.dtype) -> DiffusionComponents:
+    """The base in `weight_dtype` plus a ControlNet: a new one from the UNet, or the one `--init_from` names."""
+    controlnet_source = None
+    if args.init_from:
+        folder = Path(args.init_from)
+        controlnet_source = folder / CONTROLNET_SUBFOLDER if (folder / CONTROLNET_SUBFOLDER).is_dir() else folder
+    return create_diffusion_components(
+        args.base_model, dtype=weight_dtype, controlnet_source=controlnet_source, seed=args.seed
+    )
+
+
+def sampling_settings(args: argparse.Namespace) -> DiffusionSettings:
+    """What validation samples with and the saved colorizer defaults to: the training resolution and seed."""
+    return DiffusionSettings(base_model=args.base_model, resolution=args.resolution, seed=args.seed)
+
+
+def train_controlnet(args: argparse.Namespace, accelerator: Accelerator) -> Path:
+    """Train the ControlNet on a frozen base; returns the output folder (a diffusion colorizer)."""
+    check_controlnet_args(args)
+    output_dir = Path(args.output_dir)
+    weight_dtype = WEIGHT_DTYPES[accelerator.mixed_precision]
+    components = build_components(args, weight_dtype)
+    if args.resolution % components.size_multiple:
+        multiple = components.size_multiple
+        raise TrainingError(
+            f"--resolution {args.resolution} is not a multiple of {multiple}, which this base needs; "
+            f"use e.g. {max(multiple, args.resolution // multiple * multiple)}."
+        )
+    prepare_for_training(components, weight_dtype=weight_dtype, device=accelerator.device)
+    noise_scheduler = make_noise_scheduler(components)
+
+    train_dataset, validator = build_datasets(args)
+    loader = make_train_loader(args, train_dataset)
+    _, max_steps = training_length(args, loader, accelerator)
+    optimizer = torch.optim.AdamW(
+        components.controlnet.parameters(),
+        lr=args.learning_rate,
+        betas=(args.adam_beta1, args.adam_beta2),
+        weight_decay=args.adam_weight_decay,
+    )
+    lr_scheduler = build_scheduler(  # schedulers count every process's steps, as in diffusers
+        args.lr_scheduler,
+        optimizer,
+        warmup_steps=args.lr_warmup_steps * accelerator.num_processes,
+        total_steps=max_steps * accelerator.num_processes,
+    )
+    controlnet, optimizer, lr_scheduler, loader = accelerator.prepare(
+        components.controlnet, optimizer, lr_scheduler, loader
+    )
+    state = TrainingState()
+    accelerator.register_for_checkpointing(state)
+    resume_if_asked(accelerator, args, state)
+    if accelerator.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        accelerator.init_trackers("colorlab", config=loggable(args))
+
+    # Validation samples with the live (unwrapped) ControlNet; only the main rank validates.
+    sampler = None
+    if validator is not None and accelerator.is_main_process:
+        sampler = DiffusionColorizer(components, settings=sampling_settings(args), device=accelerator.device)
+
+    def validate() -> None:
+        if sampler is None:
+            return
+        count = args.num_validation_samples
+
+        def predict(l_norm: torch.Tensor) -> torch.Tensor:  # (B, 1, s, s) -> (B, k, 2, s, s)
+            return sampler.predict_ab(l_norm, num_samples=count).unflatten(0, (l_norm.shape[0], count))
+
+        metrics = validator.run(predict, step=state.global_step)
+        record = {"step": state.global_step, **{f"val_{k}": v for k, v in metrics.items()}}
+        state.history.append(record)
+        accelerator.log({k: v for k, v in record.items() if k != "step"}, step=state.global_step)
+        plot_history(state.history, output_dir / "validation" / "loss_curves.png")
+        tqdm.write(f"step {state.global_step} ({count} samples per photo): " + _format(metrics))
+
+    progress = tqdm(
+        total=max_steps,
+        initial=state.global_step,
+        disable=not accelerator.is_local_main_process,
+        desc="training controlnet",
+        dynamic_ncols=True,
+    )
+    losses: list[float] = []
+    window_start, window_images = time.perf_counter(), 0
+    stop = state.global_step >= max_steps
+    while not stop:
+        for batch in epoch_batches(accelerator, loader, train_dataset, state):
+            state.batches_seen_in_epoch += 1
+            state.note_skipped(batch["skipped_corrupt"], batch["skipped_grayscale"])
+            with accelerator.accumulate(controlnet):
+                inputs = make_training_batch(
+                    batch["L"], batch["ab"], components.tokenizer, captions=batch.get("caption")
+                )
+                loss = controlnet_training_step(
+                    components,
+                    inputs,
+                    controlnet=controlnet,
+                    noise_scheduler=noise_scheduler,
+                    proportion_empty_prompts=args.proportion_empty_prompts,
+                )
+                finite = all_finite(accelerator, loss)
+                if finite:
+                    accelerator.backward(loss)
+                    if args.max_grad_norm and accelerator.sync_gradients:
+                        accelerator.clip_grad_norm_(controlnet.parameters(), args.max_grad_norm)
+                    optimizer.step()
+                    lr_scheduler.step()
+                    losses.append(float(loss.detach()))
+                optimizer.zero_grad(set_to_none=True)
+            track_nonfinite(accelerator, args, state, progress, skipped=not finite)
+            window_images += batch["L"].shape[0] * accelerator.num_processes
+            if not accelerator.sync_gradients:
+                continue
+
+            state.global_step += 1
+            state.images_seen += args.train_batch_size * args.gradient_accumulation_steps * accelerator.num_processes
+            progress.update(1)
+            if state.global_step % _LOG_EVERY == 0 or state.global_step == max_steps:
+                means = {"img_per_s": window_images / max(time.perf_counter() - window_start, 1e-9)}
+                if losses:
+                    means["loss"] = sum(losses) / len(losses)
+                means["lr"] = lr_scheduler.get_last_lr()[0]
+                state.history.append({"step": state.global_step, **means})
+                accelerator.log(means, step=state.global_step)
+                progress.set_postfix({k: f"{v:.3g}" for k, v in means.items() if k != "lr"})
+                losses, window_start, window_images = [], time.perf_counter(), 0
+            if args.validation_steps and state.global_step % args.validation_steps == 0:
+                validate()
+            if args.checkpointing_steps and state.global_step % args.checkpointing_steps == 0:
+                save_checkpoint(accelerator, output_dir, state.global_step, total_limit=args.checkpoints_total_limit)
+            if state.global_step >= max_steps:
+                stop = True
+                break
+        else:  # the epoch ran to its end
+            state.epoch += 1
+            state.batches_seen_in_epoch = 0
+    progress.close()
+    if not args.validation_steps or state.global_step % args.validation_steps:
+        validate()
+    return finish_controlnet(args, accelerator, state, components, validator)
+
+
+def _format(metrics: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+
+
+def _saved_components(args: argparse.Namespace, components: DiffusionComponents) -> DiffusionComponents:
+    """What to save: the trained ControlNet on the base in full precision (or all float16 with --save_dtype fp16).
+
+    A base frozen in half precision for training is re-read (or rebuilt, for the tiny base) in float32 rather
+    than saved as its rounded copy.
+    """
+    saved = components
+    if components.unet.dtype != torch.float32:
+        saved = create_diffusion_components(args.base_model, dtype=torch.float32, seed=args.seed)
+        saved.controlnet = components.controlnet
+    if args.save_dtype == "fp16":
+        for module in [*saved.base_modules(), saved.controlnet]:
+            cast_module(module, torch.float16)
+    return saved
+
+
+def finish_controlnet(
+    args: argparse.Namespace,
+    accelerator: Accelerator,
+    state: TrainingState,
+    components: DiffusionComponents,
+    validator: Validator | None,
+) -> Path:
+    """Check the ranks agree, write the colorizer folder with its card and sample grid, push if asked."""
+    output_dir = Path(args.output_dir)
+    skipped_note = conclude(accelerator, args, state, components.controlnet, validator)
+    if skipped_note is None:  # not the main rank
+        return output_dir
+    samples = args.num_validation_samples
+    settings = sampling_settings(args)
+    card_data = {
+        "dataset": args.dataset,
+        "steps": state.global_step,
+        "images_seen": state.images_seen,
+        "resolution": args.resolution,
+        "command": launch_command(),
+        "notes": f"Data: {skipped_note}. Output = the last weights (step {state.global_step}); the loss is the "
+        f"noise-prediction MSE, {args.proportion_empty_prompts:.0%} of the prompts dropped."
+        + (
+            f" Validation metrics average {samples} sampled colourings per photo ({settings.num_inference_steps} "
+            f"{settings.scheduler} steps, seeds "
+            f"{args.seed}..{args.seed + samples - 1})."
+            if validator is not None
+            else ""
+        ),
+    }
+    if args.title:
+        card_data["title"] = args.title
+    if validator is not None:
+        metrics = validation_metrics(state.history, state.global_step)
+        if metrics:
+            label = f"model (step {state.global_step}, mean of {samples} samples)"
+            card_data["metrics"] = {label: metrics, "grayscale baseline": validator.baseline}
+        grid = output_dir / "validation" / f"samples-{state.global_step:07d}.png"
+        if grid.is_file():
+            shutil.copy2(grid, output_dir / "samples.png")
+            card_data["sample_grid"] = "samples.png"
+        plot_history(state.history, output_dir / "loss_curves.png")
+    save_diffusion_colorizer(_saved_components(args, components), output_dir, settings=settings, card_data=card_data)
+    accelerator.end_training()
+    tqdm.write(f"Saved the diffusion colorizer to {output_dir} (load it with models.hub.load_colorizer).")
+    push_if_asked(args)
+    return output_dir
