@@ -12,7 +12,7 @@ from huggingface_hub import ModelCard, ModelCardData
 
 from models.diffusion_components import DiffusionComponents
 from models.diffusion_tiny import TINY_BASE_MODEL
-from models.model_card import _metrics_table
+from models.model_card import _metrics_table, hub_dataset_ids
 
 if TYPE_CHECKING:
     from models.diffusion import DiffusionSettings
@@ -50,7 +50,7 @@ def render_diffusion_card(
         pipeline_tag="image-to-image",
         base_model=None if tiny or not settings.base_model or "/" not in settings.base_model else settings.base_model,
         tags=["colorlab", "image-colorization", "controlnet", "diffusers", "stable-diffusion"],
-        datasets=[info["dataset"]] if info.get("dataset") and "/" in str(info["dataset"]) else None,
+        datasets=hub_dataset_ids(info.get("dataset")),
     )
     base_text = "the tiny in-code base" if tiny else f"`{settings.base_model}`"
     sections = [

@@ -6,9 +6,19 @@ validation metrics, sample grid file), so a card read on the Hub says how the we
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from huggingface_hub import ModelCard, ModelCardData
+
+
+def hub_dataset_ids(dataset: object) -> list[str] | None:
+    """The card's `datasets:` entry: only a Hub id (user/name that is not a local folder), never a local path."""
+    name = str(dataset or "")
+    parts = name.split("/")
+    if len(parts) == 2 and all(parts) and not Path(name).exists() and not name.startswith((".", "~")):
+        return [name]
+    return None
 
 
 def _metrics_table(metrics: dict[str, dict[str, float]]) -> str:
@@ -31,7 +41,7 @@ def render_model_card(model: Any) -> ModelCard:
         license=info.get("license", "apache-2.0"),
         pipeline_tag="image-to-image",
         tags=["colorlab", "image-colorization", "image-to-image", architecture],
-        datasets=[info["dataset"]] if info.get("dataset") and "/" in str(info["dataset"]) else None,
+        datasets=hub_dataset_ids(info.get("dataset")),
     )
     sections = [
         f"# {info.get('title', info.get('variant', architecture))}",

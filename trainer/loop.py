@@ -203,9 +203,16 @@ def conclude(
     return skipped_note
 
 
-def launch_command() -> str:
-    """The command line of this run, for the model card."""
-    return "accelerate launch trainer/train.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+def launch_command(argv: list[str] | None = None) -> str:
+    """The command that reproduces this model, for its card: this run's arguments without resume flags."""
+    kept: list[str] = []
+    arguments = iter(sys.argv[1:] if argv is None else argv)
+    for argument in arguments:
+        if argument == "--resume_from_checkpoint":
+            next(arguments, None)  # its value goes too
+        elif not argument.startswith("--resume_from_checkpoint="):
+            kept.append(argument)
+    return "accelerate launch trainer/train.py " + " ".join(shlex.quote(a) for a in kept)
 
 
 def push_if_asked(args: argparse.Namespace) -> None:
