@@ -31,6 +31,7 @@ VOTE_BUTTONS = (("a", "← A is better"), ("tie", "Tie"), ("both_bad", "Both bad
 CSS = """
 .notice { border-left: 4px solid #f59e0b; padding: 0.5em 1em; background: #fffbeb; }
 .reveal { min-height: 2.5em; }
+#colorize-status { min-height: 3.5em; }
 footer { display: none !important; }
 """
 
@@ -60,8 +61,38 @@ def _voter(request: gr.Request | None) -> str:
     return host or "anonymous"
 
 
+def _sampling_controls(ctx: logic.AppContext) -> list[gr.components.Component]:
+    """Samples, steps, seed and prompt for the diffusion models (defaults from the first one served)."""
+    defaults = next(entry.extra_options for entry in ctx.pool.entries.values() if entry.draws_samples)
+    with gr.Accordion("Diffusion sampling", open=True):
+        samples = gr.Slider(
+            *logic.SAMPLES_RANGE,
+            value=1,
+            step=1,
+            label="Samples per diffusion model",
+            info="Diffusion models draw several plausible colourings (seeds seed, seed + 1, ...), shown as a gallery.",
+            elem_id="colorize-samples",
+        )
+        steps = gr.Slider(
+            *logic.STEPS_RANGE,
+            value=defaults.get("num_inference_steps", 20),
+            step=1,
+            label="Sampling steps",
+            info="More steps: finer colour, proportionally slower.",
+        )
+        seed = gr.Number(value=defaults.get("seed", 0), precision=0, minimum=0, label="Seed")
+        prompt = gr.Textbox(
+            value=defaults.get("prompt", ""),
+            label="Prompt (optional)",
+            placeholder="e.g. a summer street, red car",
+            max_length=logic.MAX_PROMPT_CHARS,
+        )
+    return [samples, steps, seed, prompt]
+
+
 def _colorize_tab(ctx: logic.AppContext) -> None:
     names = ctx.pool.names()
+    samplers = {name for name, entry in ctx.pool.entries.items() if entry.draws_samples}
     with gr.Row():
         with gr.Column(scale=1):
             image = gr.Image(
@@ -89,12 +120,15 @@ def _colorize_tab(ctx: logic.AppContext) -> None:
                 step=32,
                 label="Working size (render factor), pixels",
                 info="The model sees the photo at this size; its colour is then upsampled to full resolution. "
-                "Smaller gives steadier colour, larger more detail.",
+                "Smaller gives steadier colour, larger more detail. Diffusion models sample at the size they were "
+                "trained at.",
             )
             saturation = gr.Slider(
                 *logic.SATURATION_RANGE, value=1.0, step=0.05, label="Saturation", info="1 = as predicted, 0 = gray."
             )
+            sampling = _sampling_controls(ctx) if samplers else []
             run = gr.Button("Colorize", variant="primary", elem_id="colorize-button")
+            cancel = gr.Button("Cancel", variant="stop", elem_id="colorize-cancel") if samplers else None
     status = gr.Markdown(elem_id="colorize-status")
     slots = []
     for index, name in enumerate(names):
@@ -109,15 +143,60 @@ def _colorize_tab(ctx: logic.AppContext) -> None:
                 elem_id=f"slider-{index}",
             )
             download = gr.DownloadButton("Download full-resolution PNG", size="sm")
-        slots.append((name, box, header, slider, download))
+            gallery = None
+            if name in samplers:  # every colouring a diffusion model drew, when it drew several
+                gallery = gr.Gallery(
+                    label=f"{name}: all sampled colourings",
+                    type="filepath",
+                    format="png",
+                    columns=4,
+                    interactive=False,
+                    visible=False,
+                    elem_id=f"samples-{index}",
+                )
+        slots.append((name, box, header, slider, download, gallery))
 
-    def on_colorize(path: str | None, chosen: list[str], size: float, sat: float) -> list[Any]:
-        outcome = _user_error(lambda: logic.colorize(ctx, path, chosen, working_size=size, saturation=sat))
+    def on_colorize(
+        path: str | None,
+        chosen: list[str],
+        size: float,
+        sat: float,
+        num_samples: float = 1,
+        steps: float | None = None,
+        seed: float | None = None,
+        prompt: str | None = None,
+        request: gr.Request = None,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008 (gradio's documented way to get a progress tracker)
+    ) -> list[Any]:
+        options = {"num_samples": num_samples, "num_inference_steps": steps, "seed": seed, "prompt": prompt}
+        options = {key: value for key, value in options.items() if value is not None} if samplers else {}
+
+        def report(name: str, step: int, total: int) -> None:
+            progress((step, total), desc=f"{name}: sampling step {step} of {total}")
+
+        # Cancel finds this request's event through the browser session (the voter id of the arena).
+        with ctx.cancels.running(_voter(request)) as cancel_event:
+            outcome = _user_error(
+                lambda: logic.colorize(
+                    ctx,
+                    path,
+                    chosen,
+                    working_size=size,
+                    saturation=sat,
+                    options=options,
+                    progress=report,
+                    cancel_event=cancel_event,
+                )
+            )
         width, height = outcome.size
-        updates: list[Any] = [f"Colorized a {width}×{height} photo at working size {int(size)}."]
+        status = f"Colorized a {width}×{height} photo at working size {int(size)}."
+        if outcome.cancelled:
+            status = f"Cancelled; {len(outcome.results)} model(s) had finished."
+        updates: list[Any] = [status]
         results = {result.name: result for result in outcome.results}
-        for name, *_ in slots:
+        for name, _box, _header, _slider, _download, gallery in slots:
             result = results.get(name)
+            samples = result.samples if result is not None else ()
             if result is None:
                 updates += [gr.update(visible=False), gr.update(), None, None]
             elif result.image is None:
@@ -129,19 +208,37 @@ def _colorize_tab(ctx: logic.AppContext) -> None:
                 ]
             else:
                 pair = (str(outcome.input_image), str(result.image))
-                header = f"**{name}** · {result.seconds:.2f} s at working size {int(size)} · {width}×{height} PNG"
+                header = (
+                    f"**{name}** · {result.seconds:.2f} s at working size {result.working_size} · "
+                    f"{width}×{height} PNG" + (f" · {len(samples)} samples" if len(samples) > 1 else "")
+                )
                 updates += [gr.update(visible=True), header, pair, str(result.image)]
+            if gallery is not None:
+                first_seed = int(options.get("seed", ctx.pool.get(name).extra_options.get("seed", 0)))
+                shown = [(str(p), f"sample {k + 1} (seed {first_seed + k})") for k, p in enumerate(samples)]
+                updates.append(gr.update(value=shown or None, visible=len(shown) > 1))
         return updates
 
-    outputs = [status] + [component for _, *components in slots for component in components]
+    outputs = [status] + [component for _, *components in slots for component in components if component is not None]
     run.click(
         on_colorize,
-        [image, models, working_size, saturation],
+        [image, models, working_size, saturation, *sampling],
         outputs,
         api_name="colorize",
         concurrency_id="cpu",
         concurrency_limit=heavy_concurrency(),
+        # The result slots are hidden until a model answers: diffusion step progress shows on the status line.
+        show_progress_on=[status] if samplers else None,
     )
+    if cancel is not None:
+
+        def on_cancel(request: gr.Request) -> str:
+            running = ctx.cancels.cancel(_voter(request))
+            return "Cancelling: sampling stops after its current step." if running else "Nothing is sampling now."
+
+        # The event stops the request at its next sampling step and it returns the models that had finished.
+        # (Gradio's `cancels=` is not used: it cannot stop a running handler, and it marks the run as an error.)
+        cancel.click(on_cancel, None, status, api_name="cancel")
 
 
 def _arena_tab(ctx: logic.AppContext, board_outputs: list[gr.components.Component]) -> None:

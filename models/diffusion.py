@@ -152,6 +152,22 @@ class DiffusionColorizer(Colorizer):
     def size_multiple(self) -> int:
         return self.components.size_multiple
 
+    @property
+    def extra_options(self) -> dict[str, Any]:
+        """Per-call sampling options with this model's defaults; the app (space.model_pool) forwards only these."""
+        defaults = self.settings
+        return {
+            "num_samples": 1,
+            "num_inference_steps": defaults.num_inference_steps,
+            "seed": defaults.seed,
+            "prompt": defaults.prompt,
+        }
+
+    @property
+    def native_working_size(self) -> int:
+        """The working size the ControlNet was trained at; the app samples there whatever its render-factor slider."""
+        return self.settings.resolution
+
     def working_side(self, working_size: int | None) -> int:
         return super().working_side(self.settings.resolution if working_size is None else working_size)
 

@@ -2,6 +2,7 @@
 
     ctx = AppContext.from_env()        # models, ratings store, arena, examples, output folder
     outcome = colorize(ctx, "photo.jpg", ["pix2pix"], working_size=256, saturation=1.0)
+    outcome = colorize(ctx, "photo.jpg", ["controlnet"], options={"num_samples": 4}, cancel_event=event)
     board = leaderboard_view(ctx)      # tables and a figure, cached until a new vote arrives
 
 Environment: `COLORLAB_MODELS` (see space.model_pool), `COLORLAB_DATA_DIR` (ratings; see
@@ -18,7 +19,8 @@ import os
 import re
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,11 @@ from space.ratings import RatingsStore, Vote
 
 WORKING_SIZE_RANGE = (64, 1024)
 SATURATION_RANGE = (0.0, 2.0)
+# Sampling options of diffusion colorizers a request may set (others are refused before any work).
+SAMPLES_RANGE = (1, 8)
+STEPS_RANGE = (1, 100)
+SEED_RANGE = (0, 2**31 - 1)
+MAX_PROMPT_CHARS = 300
 DEFAULT_MIN_VOTES = 20
 logger = logging.getLogger(__name__)
 
@@ -50,6 +57,37 @@ def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ValueError(f"{name} must be a whole number, not {raw!r}.") from None
 
 
+class CancelRegistry:
+    """The cancel events of running colorize requests by browser session: Cancel stops that session's sampling."""
+
+    def __init__(self) -> None:
+        self._events: dict[str, set[threading.Event]] = {}
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def running(self, session: str) -> Iterator[threading.Event]:
+        """A fresh event for one request, registered under `session` while the request runs."""
+        event = threading.Event()
+        with self._lock:
+            self._events.setdefault(session, set()).add(event)
+        try:
+            yield event
+        finally:
+            with self._lock:
+                group = self._events.get(session, set())
+                group.discard(event)
+                if not group:
+                    self._events.pop(session, None)
+
+    def cancel(self, session: str) -> int:
+        """Set the events of every request `session` is running; returns how many there were."""
+        with self._lock:
+            events = list(self._events.get(session, ()))
+        for event in events:
+            event.set()
+        return len(events)
+
+
 @dataclass
 class AppContext:
     """Everything the handlers share; built once per process (the UI builds it at import)."""
@@ -62,6 +100,7 @@ class AppContext:
     arena_problem: str = ""  # why the arena is off (fewer than two models)
     min_votes: int = DEFAULT_MIN_VOTES
     sync: Any = None
+    cancels: CancelRegistry = field(default_factory=CancelRegistry)
     _board_cache: tuple[Any, LeaderboardView] | None = field(default=None, repr=False)
     _board_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -108,6 +147,8 @@ class ModelResult:
     image: Path | None  # full-resolution PNG (also the download), None when this model failed
     seconds: float
     error: str = ""
+    samples: tuple[Path, ...] = ()  # every colouring (image is the first); several for diffusion models
+    working_size: int = 0  # what the model ran at (diffusion models sample at the size they were trained at)
 
 
 @dataclass(frozen=True)
@@ -115,6 +156,30 @@ class ColorizeOutcome:
     input_image: Path  # the input as PNG, the "before" side of every slider
     size: tuple[int, int]
     results: list[ModelResult]
+    cancelled: bool = False  # Cancel was pressed: `results` holds the models that finished before it
+
+
+def check_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The diffusion sampling options of a request, range-checked (num_samples, num_inference_steps, seed, prompt)."""
+    checked = dict(options or {})
+    for key, label, bounds in (
+        ("num_samples", "The number of samples", SAMPLES_RANGE),
+        ("num_inference_steps", "The number of sampling steps", STEPS_RANGE),
+        ("seed", "The seed", SEED_RANGE),
+    ):
+        if key in checked:
+            value = check_range(label, checked[key], bounds)
+            if value != int(value):
+                raise ValueError(f"{label} must be a whole number, not {value!r}.")
+            checked[key] = int(value)
+    if "prompt" in checked:
+        prompt = checked["prompt"]
+        if prompt is None:
+            prompt = ""
+        if not isinstance(prompt, str) or len(prompt) > MAX_PROMPT_CHARS:
+            raise ValueError(f"The prompt must be text of at most {MAX_PROMPT_CHARS} characters.")
+        checked["prompt"] = prompt.strip()
+    return checked
 
 
 def check_range(name: str, value: float, bounds: tuple[float, float]) -> float:
@@ -132,31 +197,59 @@ def colorize(
     working_size: int = 256,
     saturation: float = 1.0,
     options: Mapping[str, Any] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+    cancel_event: threading.Event | None = None,
 ) -> ColorizeOutcome:
-    """Colorize one uploaded image with each chosen model at full resolution; one model failing spares the rest."""
+    """Colorize one uploaded image with each chosen model at full resolution; one model failing spares the rest.
+
+    Diffusion models draw `options["num_samples"]` colourings each and report `progress(model, step, total)`.
+    Setting `cancel_event` stops the sampling at its next step and skips the models not started yet; the
+    outcome is then marked cancelled and keeps the models that had finished.
+    """
     if not image_path:
         raise ValueError("Upload a photo or pick an example first.")
     entries = ctx.pool.select(model_names)  # refuses names that are not served
     working_size = int(check_range("The working size", working_size, WORKING_SIZE_RANGE))
     saturation = float(check_range("The saturation", saturation, SATURATION_RANGE))
+    options = check_options(options)
     image = open_image(image_path)
     folder = ctx.outputs.new_request()
     stem = safe_stem(Path(image_path).stem)
     input_png = ctx.outputs.save_png(image, folder / f"{stem}.png")
     results = []
     for entry in entries:
+        if cancel_event is not None and cancel_event.is_set():
+            return ColorizeOutcome(input_png, image.size, results, cancelled=True)
         started = time.perf_counter()
+        report = None if progress is None else (lambda step, total, name=entry.name: progress(name, step, total))
         try:
-            colored = entry.colorize(image, working_size=working_size, saturation=saturation, options=options)
+            colourings = entry.colorize_samples(
+                image,
+                working_size=working_size,
+                saturation=saturation,
+                options=options,
+                progress_callback=report,
+                cancel_event=cancel_event,
+            )
         # Whatever one model does wrong (refuses the input, runs out of memory), the other models still answer.
         except Exception as error:
+            if cancel_event is not None and cancel_event.is_set():  # the sampler stopped because Cancel was pressed
+                return ColorizeOutcome(input_png, image.size, results, cancelled=True)
             logger.exception("%s failed on %s", entry.name, Path(image_path).name)
             reason = str(error) if isinstance(error, ValueError) else f"{type(error).__name__}: {error}"
             results.append(ModelResult(entry.name, None, time.perf_counter() - started, reason))
             continue
         seconds = time.perf_counter() - started
-        path = ctx.outputs.save_png(colored, folder / f"{stem}_{safe_stem(entry.name)}.png")
-        results.append(ModelResult(entry.name, path, seconds))
+        base = f"{stem}_{safe_stem(entry.name)}"
+        paths = tuple(
+            ctx.outputs.save_png(colored, folder / (f"{base}.png" if k == 0 else f"{base}_{k + 1}.png"))
+            for k, colored in enumerate(colourings)
+        )
+        results.append(
+            ModelResult(
+                entry.name, paths[0], seconds, samples=paths, working_size=entry.working_size_for(working_size)
+            )
+        )
     return ColorizeOutcome(input_png, image.size, results)
 
 

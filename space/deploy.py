@@ -7,7 +7,8 @@ Assemble the Hugging Face Space bundle and upload it with `huggingface_hub`:
                                          Hub ids kept as references (with their revision)
     weights/<name>/                      each local model folder (config, safetensors, card, sample PNGs)
     README.md                            space/README.md with its front matter's `models:` set to the Hub ids
-    requirements.txt                     the runtime subset of the repository's exact pins
+    requirements.txt                     the runtime subset of the repository's exact pins (diffusers and
+                                         transformers too when a served model is a diffusion colorizer)
 
 `--dry-run DIR` writes the bundle to DIR and uploads nothing; `cd DIR && python app.py` serves it.
 The token comes from `--token`, else HF_TOKEN or the cached `huggingface-cli login`.
@@ -27,6 +28,7 @@ from pathlib import Path
 import yaml
 from huggingface_hub import HfApi
 
+from models.hub import DIFFUSION_MARKER
 from space.model_pool import APP_ROOT, ModelSpec, check_specs, configured_specs, read_config_file, resolve_source
 from space.outputs import safe_stem
 
@@ -37,6 +39,8 @@ MODEL_FILE_PATTERNS = ("config.json", "model.safetensors", "README.md", "*.png",
 # Runtime packages the app imports; versions are taken from the repository's requirements.txt.
 RUNTIME_PACKAGES = ("torch", "numpy", "pillow", "scipy", "scikit-image", "matplotlib", "pandas", "pyarrow",
                     "safetensors", "huggingface_hub", "gradio", "PyYAML")  # fmt: skip
+# What a diffusion colorizer (a folder with colorlab_diffusion.json) needs on top; the other models never import them.
+DIFFUSION_PACKAGES = ("diffusers", "transformers")
 # Never uploaded, even if they end up in the bundle folder.
 IGNORE_PATTERNS = ["**/__pycache__/**", "*.pyc", ".DS_Store"]
 # Remote files the bundle owns: stale ones (a removed model, a deleted module) are deleted on upload.
@@ -47,15 +51,17 @@ class DeployError(ValueError):
     """The bundle cannot be assembled or uploaded; the message says what to fix."""
 
 
-def runtime_requirements(requirements: Path = APP_ROOT / "requirements.txt") -> str:
-    """The exact pins of RUNTIME_PACKAGES, as the Space's requirements.txt."""
+def runtime_requirements(
+    requirements: Path = APP_ROOT / "requirements.txt", *, packages: Sequence[str] = RUNTIME_PACKAGES
+) -> str:
+    """The exact pins of `packages` (RUNTIME_PACKAGES by default), as the Space's requirements.txt."""
     pins: dict[str, str] = {}
     for line in requirements.read_text(encoding="utf-8").splitlines():
         match = re.match(r"^([A-Za-z0-9_.-]+)==(\S+)", line.strip())
         if match:
             pins[match.group(1).lower().replace("_", "-")] = match.group(0)
     lines = []
-    for package in RUNTIME_PACKAGES:
+    for package in packages:
         pin = pins.get(package.lower().replace("_", "-"))
         if pin is None:
             raise DeployError(f"{requirements} has no exact pin for {package}; add '{package}==VERSION' to it.")
@@ -115,8 +121,11 @@ def plan_models(specs: Sequence[ModelSpec], *, skip_missing: bool = False) -> li
             raise DeployError(
                 f"{spec.name}: {spec.source} does not exist; train it, drop it from the list or pass --skip-missing."
             )
-        if not (resolved / "config.json").is_file():
-            raise DeployError(f"{resolved} has no config.json, so it is not a saved ColorLab model; fix the list.")
+        if not (resolved / "config.json").is_file() and not (resolved / DIFFUSION_MARKER).is_file():
+            raise DeployError(
+                f"{resolved} has neither config.json nor {DIFFUSION_MARKER}, so it is not a saved ColorLab model; "
+                "fix the list."
+            )
         folder = f"weights/{safe_stem(spec.name)}"
         while folder in used:  # two names with the same file-safe form ("a b", "a_b")
             folder += "_"
@@ -127,13 +136,43 @@ def plan_models(specs: Sequence[ModelSpec], *, skip_missing: bool = False) -> li
     return plan
 
 
-def assemble_bundle(bundle: Path, specs: Sequence[ModelSpec], *, skip_missing: bool = False) -> Path:
-    """Write the Space's files into `bundle` (which must be empty or absent)."""
+def _hub_model_is_diffusion(repo_id: str, revision: str | None, token: str | None) -> bool:
+    """Whether a Hub model holds colorlab_diffusion.json: the local cache first, then the Hub if reachable."""
+    from huggingface_hub import try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(repo_id, DIFFUSION_MARKER, revision=revision), str):
+        return True
+    try:
+        return HfApi(token=token).file_exists(repo_id, DIFFUSION_MARKER, revision=revision)
+    except Exception as error:  # offline, private or missing: the Space itself will say what failed to load
+        print(
+            f"warning: could not check whether {repo_id} is a diffusion colorizer ({type(error).__name__}); if it is, "
+            f"add {' and '.join(DIFFUSION_PACKAGES)} to the Space's requirements.txt.",
+            file=sys.stderr,
+        )
+        return False
+
+
+def needs_diffusion(plan: Sequence[tuple[dict, Path | None]], *, token: str | None = None) -> bool:
+    """Whether any planned model is a diffusion colorizer (so the Space needs diffusers and transformers)."""
+    return any(
+        (folder / DIFFUSION_MARKER).is_file()
+        if folder is not None
+        else _hub_model_is_diffusion(entry["source"], entry.get("revision"), token)
+        for entry, folder in plan
+    )
+
+
+def assemble_bundle(
+    bundle: Path, specs: Sequence[ModelSpec], *, skip_missing: bool = False, token: str | None = None
+) -> Path:
+    """Write the Space's files into `bundle` (which must be empty or absent); `token` reads private Hub models."""
     if bundle.exists() and any(bundle.iterdir()):
         raise DeployError(f"{bundle} is not empty; pass a new folder so nothing of yours is overwritten.")
     plan = plan_models(specs, skip_missing=skip_missing)
     card = space_card([entry["source"] for entry, folder in plan if folder is None])
-    requirements = runtime_requirements()
+    extra = DIFFUSION_PACKAGES if needs_diffusion(plan, token=token) else ()
+    requirements = runtime_requirements(packages=(*RUNTIME_PACKAGES, *extra))
     bundle.mkdir(parents=True, exist_ok=True)
     shutil.copy2(APP_ROOT / "app.py", bundle / "app.py")
     for package in CODE_PACKAGES:
@@ -181,12 +220,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         specs = read_config_file(args.models) if args.models else configured_specs()[0]
         if args.dry_run:
-            assemble_bundle(args.dry_run, specs, skip_missing=args.skip_missing)
+            assemble_bundle(args.dry_run, specs, skip_missing=args.skip_missing, token=args.token)
             print(f"Bundle for {args.space_id} written to {args.dry_run}; serve it with: cd {args.dry_run} && "
                   "python app.py")  # fmt: skip
             return 0
         with tempfile.TemporaryDirectory(prefix="colorlab-space-") as staging:
-            bundle = assemble_bundle(Path(staging) / "bundle", specs, skip_missing=args.skip_missing)
+            bundle = assemble_bundle(Path(staging) / "bundle", specs, skip_missing=args.skip_missing, token=args.token)
             url = upload_bundle(bundle, args.space_id, token=args.token, private=args.private)
         print(f"Uploaded to {url}")
         return 0

@@ -28,6 +28,9 @@ The browser can only ever pick among `pool.names()`: it never names a path or a 
 
 Colorizers may expose extra per-call options (a diffusion colorizer's `num_samples`) through an
 `extra_options` mapping of option name -> default; `PoolEntry.colorize` passes only those it declares.
+Colorizers with a `colorize_samples` method (diffusion) draw several colourings per photo
+(`PoolEntry.colorize_samples`, with step progress and a cancel event) and sample at their
+`native_working_size`, the size they were trained at, whatever working size the UI asks for.
 """
 
 from __future__ import annotations
@@ -36,8 +39,9 @@ import json
 import logging
 import os
 import re
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,6 +110,19 @@ class PoolEntry:
         count = getattr(model, "num_parameters", None)
         return int(count()) if callable(count) else None
 
+    @property
+    def draws_samples(self) -> bool:
+        """Whether this colorizer samples several plausible colourings per photo (a diffusion colorizer)."""
+        return callable(getattr(self.colorizer, "colorize_samples", None))
+
+    def working_size_for(self, requested: int) -> int:
+        """The working size this model runs at: its native one (diffusion: as trained), else the requested one."""
+        return int(getattr(self.colorizer, "native_working_size", None) or requested)
+
+    def _declared(self, options: Mapping[str, Any] | None) -> dict[str, Any]:
+        declared = self.extra_options
+        return {key: value for key, value in (options or {}).items() if key in declared}
+
     def colorize(
         self,
         image: Image.Image,
@@ -114,10 +131,37 @@ class PoolEntry:
         saturation: float,
         options: Mapping[str, Any] | None = None,
     ) -> Image.Image:
-        """Colorize with this model, forwarding only the extra options it declares."""
-        declared = self.extra_options
-        extra = {key: value for key, value in (options or {}).items() if key in declared}
+        """One colouring with this model, forwarding only the extra options it declares."""
+        if self.draws_samples:
+            one = {**(options or {}), "num_samples": 1}
+            return self.colorize_samples(image, working_size=working_size, saturation=saturation, options=one)[0]
+        extra = self._declared(options)
         return self.colorizer.colorize(image, working_size=working_size, saturation=saturation, **extra)
+
+    def colorize_samples(
+        self,
+        image: Image.Image,
+        *,
+        working_size: int,
+        saturation: float,
+        options: Mapping[str, Any] | None = None,
+        progress_callback: Callable[[int, int], None] | None = None,
+        cancel_event: threading.Event | None = None,
+    ) -> list[Image.Image]:
+        """Every colouring this model draws: `num_samples` for a diffusion colorizer (its declared defaults
+        filling what `options` leaves out), one for the others. `progress_callback(step, total)` and
+        `cancel_event` reach only samplers (the others run one forward pass, nothing to report or stop).
+        """
+        if not self.draws_samples:
+            return [self.colorize(image, working_size=working_size, saturation=saturation, options=options)]
+        hooks = {"progress_callback": progress_callback, "cancel_event": cancel_event}
+        return self.colorizer.colorize_samples(
+            image,
+            working_size=self.working_size_for(working_size),
+            saturation=saturation,
+            **{**self.extra_options, **self._declared(options)},
+            **{key: value for key, value in hooks.items() if value is not None},
+        )
 
 
 # --- configuration ---------------------------------------------------------------------------------------------------
