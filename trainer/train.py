@@ -10,6 +10,8 @@ late (`--d_start_step` / `--d_start_epoch`: the generator first learns colours f
 reconstruction loss alone, which keeps D from winning early). Regression baselines train with the
 reconstruction losses only. Checkpoints hold everything needed to continue exactly
 (`--resume_from_checkpoint latest`); the output folder is a Hub-format model with a filled-in card.
+`--model controlnet --base_model tiny|PATH|HUB_ID` trains the diffusion colorizer instead
+(trainer/train_controlnet.py); the pieces both loops share live in trainer/loop.py.
 """
 
 from __future__ import annotations
