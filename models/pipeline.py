@@ -20,27 +20,9 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from models.color import (
-    AB_SCALE,
-    fit_lab_to_gamut,
-    lab_to_rgb,
-    lightness_from_rgb,
-    normalize_l,
-    srgb8_lightness_table,
-)
+from models.color import AB_SCALE, lab_to_srgb8, lightness_from_rgb, lightness_from_srgb8, normalize_l
 from models.imageio import ImageSource, image_to_tensor, open_image
 from models.upsample import guided_upsample
-
-_GRAY_L_TABLE = srgb8_lightness_table()
-_LINEAR_TABLE = (
-    torch.where(
-        torch.arange(256) / 255.0 > 0.04045,
-        ((torch.arange(256) / 255.0 + 0.055) / 1.055) ** 2.4,
-        torch.arange(256) / 255.0 / 12.92,
-    )
-    .numpy()
-    .astype(np.float32)
-)
 
 
 @dataclass
@@ -55,24 +37,12 @@ class PreparedImage:
         return self.lightness.shape[-1], self.lightness.shape[-2]
 
 
-def _lightness_from_8bit(array: np.ndarray) -> torch.Tensor:
-    """L of an 8-bit gray (H, W) or RGB (H, W, 3) array via lookup tables: much cheaper than float math at 12 MP."""
-    if array.ndim == 2:
-        return _GRAY_L_TABLE[torch.from_numpy(array).long()]
-    linear = _LINEAR_TABLE[array]  # (H, W, 3) float32
-    luminance = torch.from_numpy(linear @ np.array([0.212671, 0.715160, 0.072169], dtype=np.float32))
-    return (
-        torch.where(luminance > 0.008856, luminance.clamp_min(0.008856) ** (1 / 3), 7.787 * luminance + 16 / 116) * 116
-        - 16
-    )
-
-
 def prepare_image(source: ImageSource) -> PreparedImage:
     """Decode (any mode, EXIF applied) and compute the full-resolution CIELAB lightness."""
     image = open_image(source)
-    if image.mode in ("L", "RGB"):
-        lightness = _lightness_from_8bit(np.asarray(image))
-        return PreparedImage(lightness=lightness.reshape(1, 1, *lightness.shape[-2:]).float(), alpha=None)
+    if image.mode in ("L", "RGB"):  # the common 8-bit cases: lookup tables, no float RGB copy of the photo
+        lightness = lightness_from_srgb8(np.asarray(image))
+        return PreparedImage(lightness=lightness.reshape(1, 1, *lightness.shape[-2:]), alpha=None)
     rgb, alpha = image_to_tensor(image)
     return PreparedImage(lightness=lightness_from_rgb(rgb).unsqueeze(0), alpha=alpha)
 
@@ -126,8 +96,7 @@ class Colorizer:
         ab_small = ab_norm_small * (AB_SCALE * saturation)
         ab_full = guided_upsample(lightness_small / 100.0, ab_small, prepared.lightness / 100.0)
         lab = torch.cat([prepared.lightness, ab_full], dim=1)[0]
-        rgb = lab_to_rgb(fit_lab_to_gamut(lab))
-        array = rgb.mul_(255.0).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+        array = lab_to_srgb8(lab).numpy()  # chroma pulled into gamut at constant L, so output L == input L
         if prepared.alpha is not None:
             return Image.fromarray(np.dstack([array, prepared.alpha]), mode="RGBA")
         return Image.fromarray(array, mode="RGB")

@@ -15,7 +15,9 @@ from models.color import (
     denormalize_l,
     fit_lab_to_gamut,
     lab_to_rgb,
+    lab_to_srgb8,
     lightness_from_rgb,
+    lightness_from_srgb8,
     model_space_to_rgb,
     normalize_ab,
     normalize_l,
@@ -163,3 +165,40 @@ def test_fit_lab_to_gamut_keeps_lightness_and_in_gamut_colours():
     chroma_before = lab[1:].norm(dim=0)
     chroma_after = fitted[1:, :, :32].norm(dim=0)
     assert (chroma_after <= chroma_before + 1e-4).all()  # only ever pulled toward gray
+
+
+def test_fit_lab_to_gamut_keeps_nearly_all_the_chroma_it_can():
+    lab = torch.cat([torch.rand(1, 48, 48) * 100, (torch.rand(2, 48, 48) - 0.5) * 220])
+    fitted = fit_lab_to_gamut(lab)
+    changed = (fitted != lab).any(dim=0)
+    kept = fitted[1:].norm(dim=0)[changed] / lab[1:].norm(dim=0)[changed]
+    # 4/256 more of the original chroma (a few bisection steps) leaves the gamut: the search is not timid
+    bumped = torch.cat([fitted[:1, changed], fitted[1:, changed] * (kept + 4 / 256) / kept]).unsqueeze(-1)
+    outside = lab_to_rgb(bumped, clip=False)
+    assert ((outside < -1e-3) | (outside > 1 + 1e-3)).any(dim=0).float().mean() > 0.98
+
+
+def test_8bit_lightness_lookup_matches_skimage(photo):
+    rgb = np.asarray(photo("coffee"))
+    np.testing.assert_allclose(lightness_from_srgb8(rgb).numpy(), skcolor.rgb2lab(rgb)[..., 0], atol=TOLERANCE, rtol=0)
+    gray = np.asarray(photo("camera"))
+    expected = skcolor.rgb2lab(np.repeat(gray[..., None], 3, axis=2))[..., 0]
+    np.testing.assert_allclose(lightness_from_srgb8(gray).numpy(), expected, atol=TOLERANCE, rtol=0)
+    with pytest.raises(ValueError, match="uint8"):
+        lightness_from_srgb8(rgb.astype(np.float32))
+
+
+def test_srgb8_output_path_matches_the_exact_conversion_and_keeps_lightness():
+    # 2100 px wide: several row bands, the last one partial
+    lab = torch.cat([torch.rand(1, 70, 2100) * 100, (torch.rand(2, 70, 2100) - 0.5) * 160])
+    codes = lab_to_srgb8(lab)
+    assert codes.shape == (70, 2100, 3) and codes.dtype == torch.uint8
+    exact = (lab_to_rgb(fit_lab_to_gamut(lab)) * 255 + 0.5).floor().to(torch.int16).permute(1, 2, 0)
+    difference = (codes.to(torch.int16) - exact).abs()
+    assert difference.max() <= 1 and difference.float().mean() < 0.01  # lookup-table rounding, rarely off by one
+    lightness = skcolor.rgb2lab(codes.numpy() / 255.0)[..., 0]
+    np.testing.assert_allclose(lightness, lab[0].numpy(), atol=0.5, rtol=0)  # out-of-gamut chroma did not move L
+    unfitted = lab_to_srgb8(lab, fit_gamut=False)
+    assert not torch.equal(unfitted, codes)  # plain clipping would have (and changes L)
+    with pytest.raises(ValueError, match="one image"):
+        lab_to_srgb8(lab.unsqueeze(0))
