@@ -171,6 +171,16 @@ def state_digest(model: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
+def release(accelerator: Accelerator) -> None:
+    """End training on every rank together: the main rank calls this after writing the output, the others wait.
+
+    A rank that tears down its gloo process group while another is still working aborts at exit now and then
+    ("terminate called without an active exception"), so nobody shuts down before the main rank is done.
+    """
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+
+
 def conclude(
     accelerator: Accelerator,
     args: argparse.Namespace,
@@ -188,7 +198,7 @@ def conclude(
     grayscale = sorted({i for part in gather_object([state.skipped_grayscale]) for i in part})
     accelerator.wait_for_everyone()
     if not accelerator.is_main_process:
-        accelerator.end_training()
+        release(accelerator)  # waits there until the main rank has written the output
         return None
     if len(set(digests)) > 1:
         raise TrainingError(f"The {len(digests)} processes ended with different weights; distributed sync is broken.")

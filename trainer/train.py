@@ -46,6 +46,7 @@ from trainer.loop import (
     launch_command,
     make_train_loader,
     push_if_asked,
+    release,
     resume_if_asked,
     track_nonfinite,
     training_length,
@@ -353,7 +354,7 @@ def finish(
             model.card_data["sample_grid"] = "samples.png"
         plot_history(state.history, output_dir / "loss_curves.png")
     save_model_atomically(model, output_dir, dtype=torch.float16 if args.save_dtype == "fp16" else None)
-    accelerator.end_training()
+    release(accelerator)
     tqdm.write(f"Saved the colorizer to {output_dir} (load it with models.hub.load_colorizer).")
     push_if_asked(args)
     return output_dir

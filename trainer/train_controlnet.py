@@ -45,6 +45,7 @@ from trainer.loop import (
     launch_command,
     make_train_loader,
     push_if_asked,
+    release,
     resume_if_asked,
     track_nonfinite,
     training_length,
@@ -285,7 +286,7 @@ def finish_controlnet(
             card_data["sample_grid"] = "samples.png"
         plot_history(state.history, output_dir / "loss_curves.png")
     save_diffusion_colorizer(_saved_components(args, components), output_dir, settings=settings, card_data=card_data)
-    accelerator.end_training()
+    release(accelerator)
     tqdm.write(f"Saved the diffusion colorizer to {output_dir} (load it with models.hub.load_colorizer).")
     push_if_asked(args)
     return output_dir
