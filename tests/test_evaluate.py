@@ -168,6 +168,17 @@ def test_default_split_prefers_validation(tmp_path):
     assert images.split == "validation" and images.ids == ["00000_coffee.png"]
 
 
+def test_flat_folder_scores_every_photo_whatever_the_file_names(tmp_path):
+    # datasets alone would read "holiday_test-1.jpg" as a test split and score only that file (or fail).
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for name in ("holiday_test-1", "beach", "market_train-2"):
+        Image.fromarray(data.astronaut()[:32, :32]).save(flat / f"{name}.png")
+    assert ev.resolve_split(str(flat), None) == "train"
+    images = ev.load_eval_images(str(flat), split=None, limit=None, image_size=16)
+    assert len(images.ids) == 3
+
+
 def test_saved_dataset_is_center_cropped(tmp_path):
     import datasets
 

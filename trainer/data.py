@@ -56,7 +56,7 @@ def _load_any(dataset: str, *, config: str | None, split: str | None, streaming:
         if path.is_dir():
             # Without split subfolders every image is training data: datasets would also infer splits from file
             # names, so 'beach_train-2.jpg' alone became the train split and the other photos were dropped.
-            files = None if _has_split_folders(path) else {"train": "**"}
+            files = None if has_split_folders(path) else {"train": "**"}
             return datasets.load_dataset(
                 "imagefolder", data_dir=str(path), data_files=files, split=split, streaming=streaming
             )
@@ -70,7 +70,7 @@ def _load_any(dataset: str, *, config: str | None, split: str | None, streaming:
         raise DataError(f"Could not load split '{split}' of dataset '{dataset}': {error}") from error
 
 
-def _has_split_folders(path: Path) -> bool:
+def has_split_folders(path: Path) -> bool:
     """Whether `path` has subfolders named like splits (train/, validation/, test-2/ ...), as datasets reads them."""
     from datasets.data_files import SPLIT_KEYWORDS
 

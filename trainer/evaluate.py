@@ -102,6 +102,12 @@ def _split_names(dataset: str) -> list[str]:
     if path.is_dir() and (path / "dataset_info.json").is_file():
         return []
     if path.is_dir():
+        from trainer.data import has_split_folders
+
+        # As the trainer reads folders: split subfolders are splits; a flat folder is one "train" split, whatever
+        # its file names say (datasets would otherwise guess splits from names like "holiday_test-1.jpg").
+        if not has_split_folders(path):
+            return ["train"]
         return datasets.get_dataset_split_names("imagefolder", data_dir=str(path))
     try:
         return datasets.get_dataset_split_names(dataset)
