@@ -21,7 +21,7 @@ _TINY_WARNING = (
     "**This is the tiny `controlnet_tiny` configuration**: every component (UNet, VAE, text encoder, tokenizer) "
     "was built in code with random weights so that tests and CPU demos run offline. It exercises the code paths "
     "only; its colourings are not useful. Useful quality needs a pretrained Stable Diffusion base model "
-    "(`--base_model runwayml/stable-diffusion-v1-5` or a local copy) and real ControlNet training."
+    "(`--base_model stable-diffusion-v1-5/stable-diffusion-v1-5` or a local copy) and real ControlNet training."
 )
 
 

@@ -6,7 +6,7 @@
 No pretrained Stable Diffusion weights can be downloaded here, so tests, CPU demos and the trainer's
 smoke runs use these randomly initialised parts (about 1.7 M parameters in all). They exercise every code
 path of the diffusion colorizer but cannot produce useful colours: that needs a pretrained base model
-(`--base_model runwayml/stable-diffusion-v1-5` or a local copy) and real training.
+(`--base_model stable-diffusion-v1-5/stable-diffusion-v1-5` or a local copy) and real training.
 """
 
 from __future__ import annotations
