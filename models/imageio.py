@@ -108,13 +108,13 @@ def image_to_tensor(image: Image.Image) -> tuple[torch.Tensor, np.ndarray | None
         return gray.unsqueeze(0).expand(3, -1, -1).contiguous(), None
     has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
     if has_alpha:
-        rgba = np.asarray(image.convert("RGBA"))
+        rgba = np.array(image.convert("RGBA"))  # a writable copy: torch refuses to wrap PIL's read-only buffer
         alpha = rgba[..., 3].copy()
         rgb = rgba[..., :3]
     else:
         alpha = None
-        rgb = np.asarray(image.convert("RGB"))  # L, 1, P, CMYK, YCbCr, LAB, HSV all land here
-    tensor = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div_(255.0)
+        rgb = np.array(image.convert("RGB"))  # L, 1, P, CMYK, YCbCr, LAB, HSV all land here; writable copy
+    tensor = torch.from_numpy(rgb).permute(2, 0, 1).float().div_(255.0)
     return tensor, alpha
 
 
