@@ -48,13 +48,28 @@ from models.diffusion_components import (
     missing_subfolders,
 )
 from models.diffusion_tiny import TINY_BASE_MODEL, TINY_RESOLUTION, build_tiny_components
-from models.hub import DIFFUSION_MARKER, _looks_like_repo_id
+from models.hub import DIFFUSION_MARKER, looks_like_repo_id
 from models.imageio import ImageSource
 from models.pipeline import Colorizer, prepare_image
 
 MARKER_FORMAT = "colorlab-diffusion"
 MARKER_VERSION = 1
 ProgressCallback = Callable[[int, int], None]
+
+
+def assemble_pipeline(components: Any, scheduler: Any) -> StableDiffusionControlNetPipeline:
+    """A diffusers ControlNet pipeline over `components` (no safety checker: outputs are only a/b colour)."""
+    return StableDiffusionControlNetPipeline(
+        vae=components.vae,
+        text_encoder=components.text_encoder,
+        tokenizer=components.tokenizer,
+        unet=components.unet,
+        controlnet=components.controlnet,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
 
 
 class SamplingCancelled(RuntimeError):
@@ -174,18 +189,7 @@ class DiffusionColorizer(Colorizer):
     def _pipeline(self, scheduler: str) -> StableDiffusionControlNetPipeline:
         # A fresh pipeline (and scheduler) per call: schedulers keep per-run state, and the app samples
         # from several threads at once. Building one only wires references together.
-        parts = self.components
-        pipeline = StableDiffusionControlNetPipeline(
-            vae=parts.vae,
-            text_encoder=parts.text_encoder,
-            tokenizer=parts.tokenizer,
-            unet=parts.unet,
-            controlnet=parts.controlnet,
-            scheduler=make_scheduler(parts, scheduler),
-            safety_checker=None,
-            feature_extractor=None,
-            requires_safety_checker=False,
-        )
+        pipeline = assemble_pipeline(self.components, make_scheduler(self.components, scheduler))
         pipeline.set_progress_bar_config(disable=True)
         return pipeline
 
@@ -314,18 +318,7 @@ class _FolderWriter:
 
         parts = self.components
         if self.settings.includes_base:
-            pipeline = StableDiffusionControlNetPipeline(
-                vae=parts.vae,
-                text_encoder=parts.text_encoder,
-                tokenizer=parts.tokenizer,
-                unet=parts.unet,
-                controlnet=parts.controlnet,
-                scheduler=parts.scheduler,
-                safety_checker=None,
-                feature_extractor=None,
-                requires_safety_checker=False,
-            )
-            pipeline.save_pretrained(staging, safe_serialization=True)
+            assemble_pipeline(parts, parts.scheduler).save_pretrained(staging, safe_serialization=True)
         else:
             parts.controlnet.save_pretrained(staging / CONTROLNET_SUBFOLDER, safe_serialization=True)
         render_diffusion_card(parts, self.settings, self.card_data).save(staging / "README.md")
@@ -349,7 +342,7 @@ def save_diffusion_colorizer(
     """
     settings = dataclasses.replace(settings or default_settings(components), base_model=components.base_model)
     if include_base is None:
-        include_base = not _looks_like_repo_id(components.base_model) or Path(components.base_model).exists()
+        include_base = not looks_like_repo_id(components.base_model) or Path(components.base_model).exists()
     if not include_base and components.base_model == TINY_BASE_MODEL:
         raise ValueError(
             "The tiny base is built in code with random weights, so it must be saved with the ControlNet."

@@ -12,7 +12,7 @@ from huggingface_hub import ModelCard, ModelCardData
 
 from models.diffusion_components import DiffusionComponents
 from models.diffusion_tiny import TINY_BASE_MODEL
-from models.model_card import _metrics_table, hub_dataset_ids
+from models.model_card import hub_dataset_ids, training_sections
 
 if TYPE_CHECKING:
     from models.diffusion import DiffusionSettings
@@ -81,24 +81,9 @@ def render_diffusion_card(
         f"- guidance scale: {settings.guidance_scale} (applied only with a text prompt)\n"
         f"- prompt: {settings.prompt or '(empty)'!s}"
     )
-    training = {k: info[k] for k in ("dataset", "steps", "images_seen", "resolution", "command") if k in info}
-    if training:
-        lines = [
-            f"- {key.replace('_', ' ')}: " + (f"`{v}`" if key == "command" else str(v)) for key, v in training.items()
-        ]
-        sections.append("## Training\n" + "\n".join(lines))
-    else:
-        sections.append(
-            "## Training\nThe ControlNet has not been trained by the ColorLab trainer (untrained or external)."
-        )
-    if info.get("metrics"):
-        sections.append("## Validation metrics\n" + _metrics_table(info["metrics"]))
-    if info.get("sample_grid"):
-        sections.append(
-            f"## Samples\ngray input | several sampled colourings | ground truth\n\n![samples]({info['sample_grid']})"
-        )
-    if info.get("notes"):
-        sections.append("## Notes\n" + str(info["notes"]))
+    sections += training_sections(
+        info, what="The ControlNet has", samples_caption="gray input | several sampled colourings | ground truth"
+    )
     sections.append(
         "## Use\n```python\nfrom models.hub import load_colorizer\n\n"
         'colorizer = load_colorizer("PATH_OR_REPO_ID")\n'

@@ -36,7 +36,8 @@ _HUB_FILES = [
 ]
 
 
-def _looks_like_repo_id(source: str) -> bool:
+def looks_like_repo_id(source: str) -> bool:
+    """Whether `source` has the form of a Hub repo id (user/name), as opposed to a local path."""
     parts = source.split("/")
     return len(parts) == 2 and all(parts) and not source.startswith((".", "/", "~"))
 
@@ -64,7 +65,7 @@ def resolve_model_folder(source: str | os.PathLike[str], *, revision: str | None
         return path
     if path.exists():
         raise ValueError(f"{source} is a file; a colorizer is a folder holding {CONFIG_NAME} and {WEIGHTS_NAME}.")
-    if isinstance(source, str) and _looks_like_repo_id(source):
+    if isinstance(source, str) and looks_like_repo_id(source):
         return download_model_folder(source, revision=revision)
     raise ValueError(f"{source} is neither a local model folder nor a Hub repo id like 'user/name'.")
 

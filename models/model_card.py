@@ -14,11 +14,10 @@ from huggingface_hub import ModelCard, ModelCardData
 
 def hub_dataset_ids(dataset: object) -> list[str] | None:
     """The card's `datasets:` entry: only a Hub id (user/name that is not a local folder), never a local path."""
+    from models.hub import looks_like_repo_id  # lazy: cards are rendered rarely, hub pulls in the pipeline
+
     name = str(dataset or "")
-    parts = name.split("/")
-    if len(parts) == 2 and all(parts) and not Path(name).exists() and not name.startswith((".", "~")):
-        return [name]
-    return None
+    return [name] if looks_like_repo_id(name) and not Path(name).exists() else None
 
 
 def _metrics_table(metrics: dict[str, dict[str, float]]) -> str:
@@ -29,6 +28,26 @@ def _metrics_table(metrics: dict[str, dict[str, float]]) -> str:
         cells = [f"{row[c]:.4g}" if c in row else "" for c in columns]
         lines.append(f"| {row_name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+_TRAINING_KEYS = ("dataset", "steps", "images_seen", "resolution", "losses", "command")
+
+
+def training_sections(info: dict[str, Any], *, what: str, samples_caption: str) -> list[str]:
+    """The card's Training, Validation metrics, Samples and Notes sections from the trainer's `card_data`."""
+    training = {k: info[k] for k in _TRAINING_KEYS if k in info}
+    if training:
+        lines = [f"- {k.replace('_', ' ')}: " + (f"`{v}`" if k == "command" else str(v)) for k, v in training.items()]
+        sections = ["## Training\n" + "\n".join(lines)]
+    else:
+        sections = [f"## Training\n{what} not been trained by the ColorLab trainer (untrained or external)."]
+    if info.get("metrics"):
+        sections.append("## Validation metrics\n" + _metrics_table(info["metrics"]))
+    if info.get("sample_grid"):
+        sections.append(f"## Samples\n{samples_caption}\n\n![samples]({info['sample_grid']})")
+    if info.get("notes"):
+        sections.append("## Notes\n" + str(info["notes"]))
+    return sections
 
 
 def render_model_card(model: Any) -> ModelCard:
@@ -55,25 +74,9 @@ def render_model_card(model: Any) -> ModelCard:
         + f"\n- input: L / 50 - 1, shape (B, 1, H, W), H and W multiples of {model.size_multiple}"
         + "\n- output: ab / 110 through tanh, shape (B, 2, H, W)",
     ]
-    training = {
-        k: info[k] for k in ("dataset", "steps", "images_seen", "resolution", "losses", "command") if k in info
-    }
-    if training:
-        lines = [
-            f"- {key.replace('_', ' ')}: `{value}`" if key == "command" else f"- {key.replace('_', ' ')}: {value}"
-            for key, value in training.items()
-        ]
-        sections.append("## Training\n" + "\n".join(lines))
-    else:
-        sections.append(
-            "## Training\nThese weights have not been trained by the ColorLab trainer (untrained or external)."
-        )
-    if info.get("metrics"):
-        sections.append("## Validation metrics\n" + _metrics_table(info["metrics"]))
-    if info.get("sample_grid"):
-        sections.append(f"## Samples\ngray input | prediction | ground truth\n\n![samples]({info['sample_grid']})")
-    if info.get("notes"):
-        sections.append("## Notes\n" + str(info["notes"]))
+    sections += training_sections(
+        info, what="These weights have", samples_caption="gray input | prediction | ground truth"
+    )
     sections.append(
         "## Use\n```python\nfrom models.hub import load_colorizer\n\n"
         'colorizer = load_colorizer("PATH_OR_REPO_ID")\ncolor = colorizer.colorize(PIL.Image.open("photo.jpg"))\n```'
