@@ -32,7 +32,7 @@ def test_every_default_colorizer_is_bundled_within_the_size_budget():
     sizes = {}
     for name in BUNDLED:
         folder = WEIGHTS / name
-        assert (folder / "model.safetensors").is_file(), f"{folder} is missing: make demo would serve no trained {name}"
+        assert (folder / "model.safetensors").is_file(), f"{folder} is missing: make demo would serve no {name}"
         sizes[name] = (folder / "model.safetensors").stat().st_size
         assert sizes[name] <= 30 * MB, f"{name} weights are {sizes[name] / MB:.1f} MB, over the 30 MB budget"
     total = sum(_folder_bytes(WEIGHTS / name) for name in BUNDLED)
