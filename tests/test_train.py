@@ -189,6 +189,18 @@ def test_resume_from_latest_equals_an_uninterrupted_run(tmp_path, photos):
     assert "- steps: 5" in card_of(resumed)
 
 
+def test_streaming_trains_and_resumes_exactly(tmp_path, photos, capsys):
+    # --streaming reads a datasets.IterableDataset; a stream has no length, so the step budget is required.
+    assert run_cli(tiny(photos, tmp_path / "no-budget", *NO_VALIDATION, "--streaming", "--max_train_steps", "0")) == 1
+    assert "--streaming needs --max_train_steps" in capsys.readouterr().err
+    extra = [*NO_VALIDATION, "--streaming", "--final_model", "last", "--max_train_steps", "6"]
+    whole = run_trainer(tiny(photos, tmp_path / "whole", *extra))
+    shutil.copytree(whole / "checkpoint-3", tmp_path / "resumed" / "checkpoint-3")
+    resumed = run_trainer(tiny(photos, tmp_path / "resumed", *extra, "--resume_from_checkpoint", "latest"))
+    assert final_digests(resumed) == final_digests(whole)
+    assert "- steps: 6" in card_of(resumed)
+
+
 def test_nonfinite_losses_skip_the_update_then_stop_with_a_clear_message(tmp_path, photos, capsys):
     # An infinite learning rate turns the weights into NaN after the first update; every later loss is NaN.
     out = tmp_path / "out"

@@ -47,7 +47,7 @@ def _build_parser() -> argparse.ArgumentParser:
     add("--val_fraction", type=float, default=0.0, help="Seeded hold-out fraction when there is no --val_split.")
     add("--image_column", default=None)
     add("--caption_column", default=None)
-    add("--streaming", action="store_true")
+    add("--streaming", action="store_true", help="Stream the dataset (needs --max_train_steps).")
     add("--max_train_samples", type=int, default=None)
     add("--resolution", type=int, default=256)
     add("--crop_scale", type=float, nargs=2, default=[0.25, 1.0], metavar=("MIN", "MAX"))

@@ -178,12 +178,11 @@ def crop_to_tensor(image: Image.Image, box: tuple[float, ...], resolution: int, 
     return torch.from_numpy(np.asarray(patch).copy()).permute(2, 0, 1).float().div_(255.0)
 
 
-class ColorizationDataset(torch.utils.data.Dataset):
-    """Map-style dataset of (L, ab) training pairs with deterministic per-(epoch, index) augmentation."""
+class _PairMaker:
+    """Turns one dataset row into a training pair; shared by the map-style and the streaming dataset."""
 
     def __init__(
         self,
-        hf_dataset: Any,
         *,
         image_column: str = "image",
         caption_column: str | None = None,
@@ -192,7 +191,6 @@ class ColorizationDataset(torch.utils.data.Dataset):
         seed: int = 0,
         drop_grayscale: bool = False,
     ) -> None:
-        self.data = hf_dataset
         self.image_column = image_column
         self.caption_column = caption_column
         self.crop = crop or CropConfig()
@@ -200,19 +198,9 @@ class ColorizationDataset(torch.utils.data.Dataset):
         self.seed = seed
         self.drop_grayscale = drop_grayscale
         self.epoch = 0
-        if len(self.data) == 0:
-            raise DataError("The dataset split is empty; check --split / --val_fraction / --max_train_samples.")
-
-    def __len__(self) -> int:
-        return len(self.data)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
-
-    def _order(self) -> np.ndarray:
-        if not self.train:
-            return np.arange(len(self.data))
-        return np.random.default_rng([self.seed, self.epoch]).permutation(len(self.data))
 
     def _transform(self, image: Image.Image, rng: np.random.Generator) -> torch.Tensor:
         width, height = image.size
@@ -224,43 +212,90 @@ class ColorizationDataset(torch.utils.data.Dataset):
             box, flip = (0.0, 0.0, float(width), float(height)), False
         return crop_to_tensor(image, box, resolution, flip=flip)
 
-    def _decode(self, index: int) -> Image.Image:
-        record = self.data[int(index)][self.image_column]
+    def _pair(self, row: dict[str, Any], index: int) -> dict[str, Any] | str:
+        """The sample for `row` (augmented with a generator seeded by (seed, epoch, index)), or why it was skipped."""
         # Training crops are downsampled anyway: let JPEGs decode at a reduced scale.
         draft = (self.crop.resolution * 2, self.crop.resolution * 2) if self.train else None
-        return _open_record(record, draft_size=draft)
+        try:
+            image = _open_record(row[self.image_column], draft_size=draft)
+        except (ImageInputError, OSError):
+            return "corrupt"
+        if self.drop_grayscale and is_grayscale(image):
+            return "grayscale"
+        rgb = self._transform(image, np.random.default_rng([self.seed, self.epoch, index]))
+        l_norm, ab_norm = rgb_to_model_space(rgb)
+        sample: dict[str, Any] = {"L": l_norm, "ab": ab_norm, "index": index}
+        if self.caption_column:
+            sample["caption"] = str(row.get(self.caption_column) or "")
+        return sample
+
+
+def _broken_dataset(where: str) -> DataError:
+    return DataError(
+        f"{_MAX_REPLACEMENTS} consecutive images {where} are unreadable or grayscale; "
+        "the dataset looks broken (check its image column and files)."
+    )
+
+
+class ColorizationDataset(_PairMaker, torch.utils.data.Dataset):
+    """Map-style dataset of (L, ab) training pairs with deterministic per-(epoch, index) augmentation."""
+
+    def __init__(self, hf_dataset: Any, **options: Any) -> None:
+        super().__init__(**options)
+        self.data = hf_dataset
+        if len(self.data) == 0:
+            raise DataError("The dataset split is empty; check --split / --val_fraction / --max_train_samples.")
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def _order(self) -> np.ndarray:
+        if not self.train:
+            return np.arange(len(self.data))
+        return np.random.default_rng([self.seed, self.epoch]).permutation(len(self.data))
 
     def __getitem__(self, position: int) -> dict[str, Any]:
         order = self._order()
-        skipped_corrupt: list[int] = []
-        skipped_grayscale: list[int] = []
+        skipped: dict[str, list[int]] = {"corrupt": [], "grayscale": []}
         for attempt in range(_MAX_REPLACEMENTS):
             index = int(order[(position + attempt) % len(order)])
-            rng = np.random.default_rng([self.seed, self.epoch, index])
-            try:
-                image = self._decode(index)
-            except (ImageInputError, OSError):
-                skipped_corrupt.append(index)
+            sample = self._pair(self.data[index], index)
+            if isinstance(sample, str):
+                skipped[sample].append(index)
                 continue
-            if self.drop_grayscale and is_grayscale(image):
-                skipped_grayscale.append(index)
+            return {**sample, "skipped_corrupt": skipped["corrupt"], "skipped_grayscale": skipped["grayscale"]}
+        raise _broken_dataset(f"around position {position}")
+
+
+class StreamingColorizationDataset(_PairMaker, torch.utils.data.IterableDataset):
+    """`--streaming`: pairs from a `datasets.IterableDataset`, read once in order, never held whole in memory.
+
+    The epoch's order is datasets' own buffered shuffle seeded with (seed, epoch); a sample's augmentation is
+    seeded by its position in that order, so a resumed run (accelerate replays and discards the batches it
+    already saw) continues exactly. Skipped files are reported with the next good sample; positions stand in for
+    indices in those reports.
+    """
+
+    def __init__(self, hf_dataset: Any, *, shuffle_buffer: int = 1000, **options: Any) -> None:
+        super().__init__(**options)
+        self.data = hf_dataset
+        self.shuffle_buffer = shuffle_buffer
+
+    def __iter__(self) -> Any:
+        stream = self.data
+        if self.train:
+            stream = stream.shuffle(seed=self.seed, buffer_size=self.shuffle_buffer)
+            stream.set_epoch(self.epoch)
+        skipped: dict[str, list[int]] = {"corrupt": [], "grayscale": []}
+        for position, row in enumerate(stream):
+            sample = self._pair(row, position)
+            if isinstance(sample, str):
+                skipped[sample].append(position)
+                if len(skipped["corrupt"]) + len(skipped["grayscale"]) >= _MAX_REPLACEMENTS:
+                    raise _broken_dataset(f"before stream position {position}")
                 continue
-            rgb = self._transform(image, rng)
-            l_norm, ab_norm = rgb_to_model_space(rgb)
-            sample = {
-                "L": l_norm,
-                "ab": ab_norm,
-                "index": index,
-                "skipped_corrupt": skipped_corrupt,
-                "skipped_grayscale": skipped_grayscale,
-            }
-            if self.caption_column:
-                sample["caption"] = str(self.data[index][self.caption_column] or "")
-            return sample
-        raise DataError(
-            f"{_MAX_REPLACEMENTS} consecutive images around position {position} are unreadable or grayscale; "
-            "the dataset looks broken (check its image column and files)."
-        )
+            yield {**sample, "skipped_corrupt": skipped["corrupt"], "skipped_grayscale": skipped["grayscale"]}
+            skipped = {"corrupt": [], "grayscale": []}
 
 
 def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:

@@ -20,15 +20,24 @@ from accelerate.utils import gather_object
 from tqdm.auto import tqdm
 
 from trainer.checkpoints import TrainingState, resolve_resume_path
-from trainer.data import ColorizationDataset, CropConfig, DataError, collate, load_splits
+from trainer.data import (
+    ColorizationDataset,
+    CropConfig,
+    DataError,
+    StreamingColorizationDataset,
+    collate,
+    load_splits,
+)
 from trainer.validation import Validator
+
+TrainDataset = ColorizationDataset | StreamingColorizationDataset
 
 
 class TrainingError(RuntimeError):
     """Training cannot go on; the message says why and what to change."""
 
 
-def build_datasets(args: argparse.Namespace) -> tuple[ColorizationDataset, Validator | None]:
+def build_datasets(args: argparse.Namespace) -> tuple[TrainDataset, Validator | None]:
     train_split, val_split, column = load_splits(
         args.dataset,
         dataset_config=args.dataset_config,
@@ -41,18 +50,20 @@ def build_datasets(args: argparse.Namespace) -> tuple[ColorizationDataset, Valid
         max_train_samples=args.max_train_samples,
         seed=args.seed,
     )
-    if args.streaming:
-        raise DataError("--streaming is supported by trainer.data.load_splits but not yet by this loop; drop it.")
     crop = CropConfig(resolution=args.resolution, scale=tuple(args.crop_scale), hflip=not args.no_hflip)
-    train = ColorizationDataset(
-        train_split,
+    options = dict(
         image_column=column,
         caption_column=args.caption_column,
         crop=crop,
-        train=True,
         seed=args.seed,
         drop_grayscale=args.drop_grayscale,
     )
+    if args.streaming:
+        if not args.max_train_steps:
+            raise DataError("--streaming needs --max_train_steps: a stream's length (and so an epoch's) is unknown.")
+        train = StreamingColorizationDataset(train_split, train=True, **options)
+    else:
+        train = ColorizationDataset(train_split, train=True, **options)
     validator = None
     if val_split is not None and len(val_split) > 0:
         val = ColorizationDataset(
@@ -78,21 +89,25 @@ def build_datasets(args: argparse.Namespace) -> tuple[ColorizationDataset, Valid
     return train, validator
 
 
-def make_train_loader(args: argparse.Namespace, train_dataset: ColorizationDataset) -> torch.utils.data.DataLoader:
+def make_train_loader(args: argparse.Namespace, train_dataset: TrainDataset) -> torch.utils.data.DataLoader:
     """The training DataLoader (unprepared); order and augmentation come from the dataset's (seed, epoch, index)."""
+    streaming = isinstance(train_dataset, StreamingColorizationDataset)
+    if streaming and args.dataloader_num_workers:
+        # datasets splits a stream's shards between workers, which would make the order depend on the worker count.
+        print("note: --streaming reads in the main process; --dataloader_num_workers is ignored.")
     loader = torch.utils.data.DataLoader(
         train_dataset,
         batch_size=args.train_batch_size,
         shuffle=False,
         drop_last=True,
         collate_fn=collate,
-        num_workers=args.dataloader_num_workers,
+        num_workers=0 if streaming else args.dataloader_num_workers,
         persistent_workers=False,
         # Its own generator: creating an iterator draws a worker seed, which must not advance the global RNG
         # (dropout masks, diffusion noise) differently in a resumed run. Augmentation is seeded per sample.
         generator=torch.Generator().manual_seed(args.seed),
     )
-    if len(loader) == 0:
+    if not streaming and len(loader) == 0:
         raise DataError(
             f"The training split has fewer images ({len(train_dataset)}) than one batch; lower --train_batch_size."
         )
@@ -103,6 +118,8 @@ def training_length(
     args: argparse.Namespace, loader: torch.utils.data.DataLoader, accelerator: Accelerator
 ) -> tuple[int, int]:
     """(optimizer steps per epoch, total optimizer steps), per process after sharding; call before `prepare`."""
+    if isinstance(loader.dataset, StreamingColorizationDataset):  # length unknown: --max_train_steps is required
+        return args.max_train_steps, args.max_train_steps
     shard_batches = math.ceil(len(loader) / accelerator.num_processes)
     steps_per_epoch = max(1, shard_batches // args.gradient_accumulation_steps)
     return steps_per_epoch, args.max_train_steps or args.num_train_epochs * steps_per_epoch
@@ -121,9 +138,7 @@ def resume_if_asked(accelerator: Accelerator, args: argparse.Namespace, state: T
     accelerator.print(f"Resumed from {resume_path} at step {state.global_step} (epoch {state.epoch}).")
 
 
-def epoch_batches(
-    accelerator: Accelerator, loader: Any, train_dataset: ColorizationDataset, state: TrainingState
-) -> Any:
+def epoch_batches(accelerator: Accelerator, loader: Any, train_dataset: TrainDataset, state: TrainingState) -> Any:
     """The prepared loader for `state.epoch`, without the batches this epoch already consumed (a resumed run)."""
     epoch_loader = loader
     if state.batches_seen_in_epoch:
