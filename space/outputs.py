@@ -31,6 +31,9 @@ def safe_stem(text: str, *, default: str = "image", max_length: int = 60) -> str
     return stem or default
 
 
+_REQUEST_FOLDER = re.compile(r"^[0-9a-f]{32}$")  # uuid4().hex, as new_request() names them
+
+
 class OutputFolder:
     def __init__(self, root: Path | None = None, *, max_age_s: float = 3600.0) -> None:
         self.root = Path(root) if root is not None else Path(tempfile.mkdtemp(prefix="colorlab-outputs-"))
@@ -46,8 +49,11 @@ class OutputFolder:
         return folder
 
     def prune(self) -> None:
+        """Remove request folders older than `max_age_s`; anything else under root (the examples) stays."""
         cutoff = time.time() - self.max_age_s
         for folder in self.root.iterdir():
+            if not _REQUEST_FOLDER.match(folder.name):
+                continue
             try:
                 if folder.is_dir() and folder.stat().st_mtime < cutoff:
                     shutil.rmtree(folder, ignore_errors=True)

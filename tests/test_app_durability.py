@@ -35,6 +35,8 @@ def test_sigkill_during_a_vote_stream_loses_no_acknowledged_vote(tmp_path: Path)
         COLORLAB_MODELS=str(config),
         COLORLAB_DATA_DIR=str(data_dir),
         OMP_NUM_THREADS="1",
+        PYTHONUNBUFFERED="1",  # the "Running on local URL" line must reach the log file before we wait for it
+        TMPDIR=str(tmp_path),  # SIGKILL skips the app's exit cleanup of its temporary outputs
     )
     log = tmp_path / "app.log"
     with log.open("w") as out:

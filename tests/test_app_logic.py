@@ -11,6 +11,7 @@ from PIL import Image
 
 from space import app_logic as logic
 from space.arena import ArenaError
+from space.examples import prepare_examples
 from space.model_pool import ModelChoiceError, ModelPool, read_config_file
 from space.outputs import OutputFolder
 from space.ratings import RatingsStore
@@ -136,8 +137,10 @@ def test_model_cards_show_architecture_size_training_data_and_samples(tmp_path: 
     config = save_tiny_models(tmp_path / "models", ["pix2pix_tiny", "unet_tiny"])
     folder = tmp_path / "models" / "pix2pix_tiny"
     Image.new("RGB", (30, 10)).save(folder / "samples.png")
+    Image.new("RGB", (30, 10)).save(tmp_path / "models" / "unet_tiny" / "x.png")  # a real file outside the folder
     card = (folder / "README.md").read_text()
-    (folder / "README.md").write_text(card + "\n![samples](samples.png)\n![escape](../unet_tiny/x.png)\n")
+    # the escaping link comes first: only the containment check can keep it out of the card
+    (folder / "README.md").write_text(card + "\n![escape](../unet_tiny/x.png)\n![samples](samples.png)\n")
     pool = ModelPool.load(read_config_file(config))
     with RatingsStore(tmp_path / "data") as store:
         cards = logic.model_cards(logic.AppContext.build(pool, store, outputs=OutputFolder(tmp_path / "out")))
@@ -157,3 +160,11 @@ def test_output_folders_older_than_max_age_are_pruned(tmp_path: Path) -> None:
     old = outputs.new_request()
     outputs.new_request()
     assert not old.exists()
+
+
+def test_pruning_keeps_the_example_photos(tmp_path: Path) -> None:
+    # The examples live under the outputs root for the app's lifetime; an hour-old app must still serve them.
+    outputs = OutputFolder(tmp_path / "out", max_age_s=0.0)
+    examples = prepare_examples(outputs.root / "examples")
+    outputs.new_request()
+    assert all(Path(example.path).is_file() for example in examples)

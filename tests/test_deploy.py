@@ -126,7 +126,12 @@ def test_the_dry_run_bundle_serves_the_app_on_its_own(tmp_path: Path) -> None:
     )
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COLORLAB_", "PYTHONPATH"))}
-    env.update(GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port), COLORLAB_DATA_DIR=str(tmp_path / "data"))
+    env.update(
+        GRADIO_SERVER_NAME="127.0.0.1",
+        GRADIO_SERVER_PORT=str(port),
+        COLORLAB_DATA_DIR=str(tmp_path / "data"),
+        PYTHONUNBUFFERED="1",  # the "Running on local URL" line must reach the log file before we wait for it
+    )
     log = tmp_path / "app.log"
     with log.open("w") as out:
         server = subprocess.Popen(
@@ -134,8 +139,10 @@ def test_the_dry_run_bundle_serves_the_app_on_its_own(tmp_path: Path) -> None:
         )
     try:
         url = f"http://127.0.0.1:{port}/"
+        deadline = time.monotonic() + 120
         while f"Running on local URL:  {url}".rstrip("/") not in log.read_text():
             assert server.poll() is None, f"the bundled app exited:\n{log.read_text()}"
+            assert time.monotonic() < deadline, f"the bundled app did not start:\n{log.read_text()}"
             time.sleep(0.2)
         upload = tmp_path / "gray.png"
         Image.new("L", (80, 60), 90).save(upload)
