@@ -112,12 +112,13 @@ class ColorizationNet(
         cls, *, model_id: str, map_location: str = "cpu", **model_kwargs: Any
     ) -> ColorizationNet:
         """Strict, safetensors-only loading: a missing or extra tensor is an error, pickles are never read."""
-        for hub_arg in ("revision", "cache_dir", "force_download", "local_files_only", "token", "strict"):
+        revision = model_kwargs.pop("revision", None)
+        for hub_arg in ("cache_dir", "force_download", "local_files_only", "token", "strict"):
             model_kwargs.pop(hub_arg, None)
         if not os.path.isdir(model_id):
             from models.hub import download_model_folder
 
-            model_id = str(download_model_folder(model_id))
+            model_id = str(download_model_folder(model_id, revision=revision))  # weights from the config's revision
         model = cls(**model_kwargs)
         load_weights_strict(model, Path(model_id) / WEIGHTS_NAME)
         return model.to(map_location).eval()

@@ -109,7 +109,8 @@ def save_model_atomically(model: ColorizationNet, folder: str | os.PathLike[str]
     """Save into a temporary sibling folder, then move each file into `folder` with an atomic rename.
 
     A crash leaves either the previous file or the new one, never half a file; other files already in
-    `folder` (checkpoints, sample grids, logs) are left alone. Weights go in first, the config last.
+    `folder` (checkpoints, sample grids, logs) are left alone. config.json is moved last, so a folder only
+    reads as the new model once every other file is in place.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -61,20 +61,14 @@ def open_image(
             raise ImageInputError(f"{what} is empty (0 bytes); it is not an image.")
         stream = str(path)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit applies below
-            image = Image.open(stream)
-            check_pixel_count(*image.size, what=what, max_pixels=max_pixels)  # header only: nothing decoded yet
-            if getattr(image, "is_animated", False):
-                image.seek(0)  # colorize the first frame of animations
-            if draft_size and image.format == "JPEG":
-                image.draft("RGB", draft_size)
-            # PIL's own bomb guard would fire before ours on very large files; ours already ran.
-            previous_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
-            try:
-                image.load()
-            finally:
-                Image.MAX_IMAGE_PIXELS = previous_limit
+        # Image.open reads only the header (and raises DecompressionBombError far above our limit).
+        image = Image.open(stream)
+        check_pixel_count(*image.size, what=what, max_pixels=max_pixels)  # header only: nothing decoded yet
+        if getattr(image, "is_animated", False):
+            image.seek(0)  # colorize the first frame of animations
+        if draft_size and image.format == "JPEG":
+            image.draft("RGB", draft_size)
+        image.load()
     except ImageInputError:
         raise
     except UnidentifiedImageError as error:
@@ -123,3 +117,7 @@ def is_grayscale_mode(image: Image.Image) -> bool:
 
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is an error, never silently gray
+# Pillow warns from 89 MP; our own limit (MAX_IMAGE_PIXELS above, checked on the header) is the one that applies.
+# A module-level filter, not warnings.catch_warnings() per call: that is not thread-safe, and the app decodes
+# uploads on several threads.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)

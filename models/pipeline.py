@@ -81,7 +81,8 @@ class Colorizer:
         side = self.working_side(working_size)
         height, width = prepared.lightness.shape[-2:]
         mode = "area" if height >= side and width >= side else "bilinear"
-        kwargs = {} if mode == "area" else {"align_corners": False}
+        # antialias: a strip (4000x100) is upsampled on one axis but must still be low-passed on the other
+        kwargs = {} if mode == "area" else {"align_corners": False, "antialias": True}
         return F.interpolate(prepared.lightness, size=(side, side), mode=mode, **kwargs)
 
     def finish(
@@ -111,6 +112,8 @@ class Colorizer:
         """Colorize many images, running the network `batch_size` working images at a time."""
         if saturation < 0:
             raise ValueError(f"saturation must be >= 0 (1 = as predicted), got {saturation}.")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
         results: list[Image.Image] = []
         pending: list[PreparedImage] = []
 

@@ -9,6 +9,7 @@ EMA, gradient accumulation, every baseline) runs `trainer.train.main` in-process
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -199,6 +200,23 @@ def test_streaming_trains_and_resumes_exactly(tmp_path, photos, capsys):
     resumed = run_trainer(tiny(photos, tmp_path / "resumed", *extra, "--resume_from_checkpoint", "latest"))
     assert final_digests(resumed) == final_digests(whole)
     assert "- steps: 6" in card_of(resumed)
+
+
+def test_a_leftover_best_model_from_an_earlier_run_is_not_the_output(tmp_path, photos):
+    out = tmp_path / "out"
+    create_model("unet_tiny").save_pretrained(out / "best")  # an earlier run's best/, another architecture
+    run_trainer(tiny(photos, out, *NO_VALIDATION, "--max_train_steps", "2"))
+    assert json.loads((out / "config.json").read_text())["architecture"] == "UNetGenerator"
+    assert "Output = last weights" in card_of(out)
+
+
+def test_an_epoch_counts_the_last_partial_accumulation_window(tmp_path, photos):
+    # 8 photos, batch 2 -> 4 batches; accumulation 3 -> accelerate steps after batch 3 and at the epoch's end: 2.
+    out = run_trainer(
+        tiny(photos, tmp_path / "out", *NO_VALIDATION, "--max_train_steps", "0", "--num_train_epochs", "2",
+             "--gradient_accumulation_steps", "3")
+    )  # fmt: skip
+    assert "- steps: 4" in card_of(out)
 
 
 def test_nonfinite_losses_skip_the_update_then_stop_with_a_clear_message(tmp_path, photos, capsys):

@@ -1,7 +1,7 @@
 """Datasets for training colorizers: Hub ids, local image folders or saved datasets -> {"L", "ab"} tensors.
 
-    train, val = load_splits(args)   # datasets.Dataset objects with an undecoded image column
-    ColorizationDataset(train, resolution=256, seed=0, train=True)[i] -> {"L": (1,H,W), "ab": (2,H,W), ...}
+    train, val, column = load_splits("path/or/hub-id", val_fraction=0.1)  # undecoded image column
+    ColorizationDataset(train, image_column=column, crop=CropConfig(resolution=256))[i] -> {"L": (1,H,W), "ab": ...}
 
 Determinism is by construction: the epoch's shuffle and every sample's crop/flip come from a
 generator seeded with (seed, epoch, index). A resumed run (which skips the batches it already
@@ -27,7 +27,7 @@ import torch
 from PIL import Image
 
 from models.color import rgb_to_model_space
-from models.imageio import ImageInputError, open_image
+from models.imageio import ImageInputError, is_grayscale_mode, open_image
 
 _MAX_REPLACEMENTS = 16  # consecutive bad files tolerated before a sample gives up (a broken dataset)
 
@@ -146,7 +146,7 @@ def _open_record(record: Any, *, draft_size: tuple[int, int] | None = None) -> I
 
 def is_grayscale(image: Image.Image, *, tolerance: float = 2.0) -> bool:
     """True when a photo has (almost) no chroma: a black-and-white picture stored as RGB."""
-    if image.mode in ("1", "L", "LA", "I", "I;16", "F"):
+    if is_grayscale_mode(image):
         return True
     thumbnail = image.convert("RGB").resize((64, 64), Image.Resampling.BILINEAR)
     array = np.asarray(thumbnail).astype(np.int16)
@@ -250,9 +250,13 @@ class ColorizationDataset(_PairMaker, torch.utils.data.Dataset):
         return len(self.data)
 
     def _order(self) -> np.ndarray:
-        if not self.train:
-            return np.arange(len(self.data))
-        return np.random.default_rng([self.seed, self.epoch]).permutation(len(self.data))
+        """This epoch's order, computed once per epoch (not per sample: that would be quadratic in the epoch)."""
+        if getattr(self, "_order_epoch", None) != self.epoch:
+            count = len(self.data)
+            rng = np.random.default_rng([self.seed, self.epoch])
+            self._cached_order = rng.permutation(count) if self.train else np.arange(count)
+            self._order_epoch = self.epoch
+        return self._cached_order
 
     def __getitem__(self, position: int) -> dict[str, Any]:
         order = self._order()

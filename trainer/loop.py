@@ -120,8 +120,15 @@ def training_length(
     """(optimizer steps per epoch, total optimizer steps), per process after sharding; call before `prepare`."""
     if isinstance(loader.dataset, StreamingColorizationDataset):  # length unknown: --max_train_steps is required
         return args.max_train_steps, args.max_train_steps
-    shard_batches = math.ceil(len(loader) / accelerator.num_processes)
-    steps_per_epoch = max(1, shard_batches // args.gradient_accumulation_steps)
+    # drop_last=True: accelerate gives each process len // num_processes batches, and it also steps the
+    # optimizer on an epoch's last (partial) accumulation window.
+    shard_batches = len(loader) // accelerator.num_processes
+    if shard_batches == 0:
+        raise DataError(
+            f"{len(loader)} batch(es) cannot feed {accelerator.num_processes} processes; lower --train_batch_size "
+            "or the number of processes."
+        )
+    steps_per_epoch = math.ceil(shard_batches / args.gradient_accumulation_steps)
     return steps_per_epoch, args.max_train_steps or args.num_train_epochs * steps_per_epoch
 
 

@@ -30,7 +30,7 @@ from accelerate import Accelerator
 from accelerate.utils import ProjectConfiguration, broadcast_object_list, set_seed
 from tqdm.auto import tqdm
 
-from models.base import ColorizationNet
+from models.base import WEIGHTS_NAME, ColorizationNet
 from models.hub import load_model, save_model_atomically
 from models.pix2pix import GANLoss, PatchDiscriminator
 from models.registry import create_model
@@ -315,7 +315,8 @@ def finish(
         return output_dir
     model = last_model
     best_dir = output_dir / "best"
-    if args.final_model == "best" and (best_dir / "model.safetensors").is_file():
+    # Only a best/ this run validated (state.best_step): a leftover from an earlier run in the same folder is not ours.
+    if args.final_model == "best" and state.best_step is not None and (best_dir / WEIGHTS_NAME).is_file():
         model = load_model(best_dir)
         # card_data is not saved with the weights: keep what the trainer knew about this generator (variant, init).
         model.card_data = {**last_model.card_data, **model.card_data}
