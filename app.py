@@ -54,10 +54,20 @@ def _user_error(call: Callable[[], Any]) -> Any:
         raise gr.Error(str(error), print_exception=False) from error
 
 
+def _session(request: gr.Request | None) -> str:
+    """The browser session: which running colorize request a Cancel click belongs to."""
+    return (request.session_hash if request is not None else None) or "anonymous"
+
+
 def _voter(request: gr.Request | None) -> str:
-    # The browser session identifies the voter (hashed with a salt by the store); the client IP only as a fallback.
-    if request is not None and request.session_hash:
-        return request.session_hash
+    """Who votes, for the rate limit and token binding: the network address, never stored raw (the store salts
+    and hashes it). Not the session hash: a client picks its own, so a script could vote as a new voter each round.
+    Behind a Space's proxy the address is the X-Forwarded-For entry that proxy appended (the last one)."""
+    if request is None:
+        return "anonymous"
+    forwarded = request.headers.get("x-forwarded-for", "") if request.headers else ""
+    if forwarded.strip():
+        return forwarded.split(",")[-1].strip()
     host = getattr(getattr(request, "client", None), "host", None)
     return host or "anonymous"
 
@@ -175,8 +185,8 @@ def _colorize_tab(ctx: logic.AppContext) -> None:
         def report(name: str, step: int, total: int) -> None:
             progress((step, total), desc=f"{name}: sampling step {step} of {total}")
 
-        # Cancel finds this request's event through the browser session (the voter id of the arena).
-        with ctx.cancels.running(_voter(request)) as cancel_event:
+        # Cancel finds this request's event through the browser session.
+        with ctx.cancels.running(_session(request)) as cancel_event:
             outcome = _user_error(
                 lambda: logic.colorize(
                     ctx,
@@ -234,7 +244,7 @@ def _colorize_tab(ctx: logic.AppContext) -> None:
     if cancel is not None:
 
         def on_cancel(request: gr.Request) -> str:
-            running = ctx.cancels.cancel(_voter(request))
+            running = ctx.cancels.cancel(_session(request))
             return "Cancelling: sampling stops after its current step." if running else "Nothing is sampling now."
 
         # The event stops the request at its next sampling step and it returns the models that had finished.
@@ -360,7 +370,7 @@ def build_demo(ctx: logic.AppContext) -> gr.Blocks:
             _models_tab(ctx)
         gr.Markdown(
             "Privacy: uploaded photos are colorized in memory and not kept, unless you tick *Keep my photo* in the "
-            "arena; votes store a salted hash of your browser session, never your IP.",
+            "arena; votes store a salted hash of your network address (for the rate limit), never the address.",
             elem_classes="privacy",
         )
         on_board = _board_handler(ctx)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from app_support import launched, load_app, save_tiny_models
@@ -60,3 +61,19 @@ def test_a_vote_is_revealed_once_and_shows_on_the_leaderboard(client: Client) ->
     assert first["model"] == f"{winner} (provisional)"
     assert first["wins / losses / ties / both bad"] == "1 / 0 / 0 / 0"
     assert first["MOS (1-5)"] == "4.00"
+
+
+def test_voter_is_the_network_address_not_the_client_chosen_session(monkeypatch, tmp_path: Path) -> None:
+    # A script that invents a new session hash every round must still count as one voter (rate limit).
+    app = load_app(monkeypatch, tmp_path, save_tiny_models(tmp_path / "models", ["pix2pix_tiny", "unet_tiny"]))
+
+    def request(session: str, address: str, forwarded: str = "") -> SimpleNamespace:
+        headers = {"x-forwarded-for": forwarded} if forwarded else {}
+        return SimpleNamespace(session_hash=session, client=SimpleNamespace(host=address), headers=headers)
+
+    assert app._voter(request("s1", "10.0.0.5")) == app._voter(request("s2", "10.0.0.5"))
+    assert app._voter(request("s1", "10.0.0.5")) != app._voter(request("s1", "10.0.0.6"))
+    # behind a proxy: the entry the proxy appended, not one the client put first
+    assert app._voter(request("s1", "10.9.9.9", "1.2.3.4, 5.6.7.8")) == "5.6.7.8"
+    assert app._session(request("s1", "10.0.0.5")) != app._session(request("s2", "10.0.0.5"))
+    app.CONTEXT.store.close()
