@@ -11,6 +11,7 @@ import hashlib
 import math
 import shlex
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -191,6 +192,54 @@ def state_digest(model: torch.nn.Module) -> str:
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()
+
+
+class StepLog:
+    """The progress bar plus running means of the logged losses and images/s, flushed every `every` steps.
+
+    Each flush goes to the trackers, the bar's postfix and `state.history` (which the loss-curve plot reads).
+    """
+
+    def __init__(
+        self, accelerator: Accelerator, state: TrainingState, max_steps: int, *, desc: str, every: int = 10
+    ) -> None:
+        self.accelerator, self.state, self.max_steps, self.every = accelerator, state, max_steps, every
+        self.progress = tqdm(
+            total=max_steps,
+            initial=state.global_step,
+            disable=not accelerator.is_local_main_process,
+            desc=desc,
+            dynamic_ncols=True,
+        )
+        self._reset()
+
+    def _reset(self) -> None:
+        self.values: dict[str, list[float]] = {}
+        self.images = 0
+        self.started = time.perf_counter()
+
+    def add(self, values: dict[str, float], *, images: int) -> None:
+        """One micro-batch: its loss values and its image count on this rank."""
+        for key, value in values.items():
+            self.values.setdefault(key, []).append(value)
+        self.images += images * self.accelerator.num_processes
+
+    def stepped(self, lr: float) -> None:
+        """After an optimizer step: advance the bar; every `every` steps (and at the last) log the means."""
+        self.progress.update(1)
+        step = self.state.global_step
+        if step % self.every and step != self.max_steps:
+            return
+        means = {key: sum(values) / len(values) for key, values in self.values.items()}
+        means["img_per_s"] = self.images / max(time.perf_counter() - self.started, 1e-9)
+        means["lr"] = lr
+        self.state.history.append({"step": step, **means})
+        self.accelerator.log(means, step=step)
+        self.progress.set_postfix({key: f"{value:.3g}" for key, value in means.items() if key != "lr"})
+        self._reset()
+
+    def close(self) -> None:
+        self.progress.close()
 
 
 def release(accelerator: Accelerator) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-import time
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script (accelerate launch trainer/train.py): make the repo importable
@@ -38,6 +37,7 @@ from trainer.args import loggable, parse_args
 from trainer.checkpoints import TrainingState, save_checkpoint
 from trainer.data import DataError
 from trainer.loop import (
+    StepLog,
     TrainingError,
     all_finite,
     build_datasets,
@@ -195,15 +195,7 @@ def main(args: argparse.Namespace) -> Path:
             )
         return bool(broadcast_object_list([stop])[0])
 
-    progress = tqdm(
-        total=max_steps,
-        initial=state.global_step,
-        disable=not accelerator.is_local_main_process,
-        desc="training",
-        dynamic_ncols=True,
-    )
-    window: dict[str, list[float]] = {}
-    window_start, window_images = time.perf_counter(), 0
+    log = StepLog(accelerator, state, max_steps, desc="training")
     stop = state.global_step >= max_steps
     while not stop:
         for batch in epoch_batches(accelerator, loader, train_dataset, state):
@@ -258,10 +250,8 @@ def main(args: argparse.Namespace) -> Path:
                 else:
                     skipped = True
                 optimizer_g.zero_grad(set_to_none=True)
-            track_nonfinite(accelerator, args, state, progress, skipped=skipped)
-            for key, value in logs.items():
-                window.setdefault(key, []).append(value)
-            window_images += l_norm.shape[0] * accelerator.num_processes
+            track_nonfinite(accelerator, args, state, log.progress, skipped=skipped)
+            log.add(logs, images=l_norm.shape[0])
             if not accelerator.sync_gradients:
                 continue
 
@@ -269,16 +259,7 @@ def main(args: argparse.Namespace) -> Path:
             state.images_seen += args.train_batch_size * args.gradient_accumulation_steps * accelerator.num_processes
             if ema is not None:
                 ema.update_parameters(accelerator.unwrap_model(generator))
-            progress.update(1)
-            if state.global_step % 10 == 0 or state.global_step == max_steps:
-                elapsed = time.perf_counter() - window_start
-                means = {k: sum(v) / len(v) for k, v in window.items()}
-                means["img_per_s"] = window_images / max(elapsed, 1e-9)
-                means["lr"] = scheduler_g.get_last_lr()[0]
-                state.history.append({"step": state.global_step, **means})
-                accelerator.log(means, step=state.global_step)
-                progress.set_postfix({k: f"{v:.3g}" for k, v in means.items() if k != "lr"})
-                window, window_start, window_images = {}, time.perf_counter(), 0
+            log.stepped(scheduler_g.get_last_lr()[0])
             if args.validation_steps and state.global_step % args.validation_steps == 0:
                 stop = validate()
             if args.checkpointing_steps and state.global_step % args.checkpointing_steps == 0:
@@ -290,7 +271,7 @@ def main(args: argparse.Namespace) -> Path:
         else:  # the epoch ran to its end
             state.epoch += 1
             state.batches_seen_in_epoch = 0
-    progress.close()
+    log.close()
     if accelerator.num_processes > 1:
         # DDP sends rank 0's buffers (batch-norm running statistics) at the start of each forward, so after the
         # last forward every rank holds its own; rank 0's are the ones saved, so make them everyone's.

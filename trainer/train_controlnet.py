@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import time
 from pathlib import Path
 
 import torch
@@ -37,6 +36,7 @@ from trainer.args import loggable
 from trainer.checkpoints import TrainingState, save_checkpoint
 from trainer.diffusion_step import controlnet_training_step, make_training_batch, prepare_for_training
 from trainer.loop import (
+    StepLog,
     TrainingError,
     all_finite,
     build_datasets,
@@ -156,15 +156,7 @@ def train_controlnet(args: argparse.Namespace, accelerator: Accelerator) -> Path
         plot_history(state.history, output_dir / "validation" / "loss_curves.png")
         tqdm.write(f"step {state.global_step} ({count} samples per photo): " + _format(metrics))
 
-    progress = tqdm(
-        total=max_steps,
-        initial=state.global_step,
-        disable=not accelerator.is_local_main_process,
-        desc="training controlnet",
-        dynamic_ncols=True,
-    )
-    losses: list[float] = []
-    window_start, window_images = time.perf_counter(), 0
+    log = StepLog(accelerator, state, max_steps, desc="training controlnet", every=_LOG_EVERY)
     stop = state.global_step >= max_steps
     while not stop:
         for batch in epoch_batches(accelerator, loader, train_dataset, state):
@@ -188,25 +180,16 @@ def train_controlnet(args: argparse.Namespace, accelerator: Accelerator) -> Path
                         accelerator.clip_grad_norm_(controlnet.parameters(), args.max_grad_norm)
                     optimizer.step()
                     lr_scheduler.step()
-                    losses.append(float(loss.detach()))
+                    log.add({"loss": float(loss.detach())}, images=0)
                 optimizer.zero_grad(set_to_none=True)
-            track_nonfinite(accelerator, args, state, progress, skipped=not finite)
-            window_images += batch["L"].shape[0] * accelerator.num_processes
+            track_nonfinite(accelerator, args, state, log.progress, skipped=not finite)
+            log.add({}, images=batch["L"].shape[0])
             if not accelerator.sync_gradients:
                 continue
 
             state.global_step += 1
             state.images_seen += args.train_batch_size * args.gradient_accumulation_steps * accelerator.num_processes
-            progress.update(1)
-            if state.global_step % _LOG_EVERY == 0 or state.global_step == max_steps:
-                means = {"img_per_s": window_images / max(time.perf_counter() - window_start, 1e-9)}
-                if losses:
-                    means["loss"] = sum(losses) / len(losses)
-                means["lr"] = lr_scheduler.get_last_lr()[0]
-                state.history.append({"step": state.global_step, **means})
-                accelerator.log(means, step=state.global_step)
-                progress.set_postfix({k: f"{v:.3g}" for k, v in means.items() if k != "lr"})
-                losses, window_start, window_images = [], time.perf_counter(), 0
+            log.stepped(lr_scheduler.get_last_lr()[0])
             if args.validation_steps and state.global_step % args.validation_steps == 0:
                 validate()
             if args.checkpointing_steps and state.global_step % args.checkpointing_steps == 0:
@@ -217,7 +200,7 @@ def train_controlnet(args: argparse.Namespace, accelerator: Accelerator) -> Path
         else:  # the epoch ran to its end
             state.epoch += 1
             state.batches_seen_in_epoch = 0
-    progress.close()
+    log.close()
     if not args.validation_steps or state.global_step % args.validation_steps:
         validate()
     return finish_controlnet(args, accelerator, state, components, validator)
