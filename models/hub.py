@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 
-from models.base import ARCHITECTURE_KEY, CONFIG_NAME, WEIGHTS_NAME, ColorizationNet, architecture_class, read_config
+from models.base import CONFIG_NAME, WEIGHTS_NAME, ColorizationNet, read_config
+from models.folder_check import check_finite, check_model_folder
 from models.pipeline import Colorizer
 
 # Diffusion colorizers are diffusers pipelines: their folder has this file instead of model.safetensors.
@@ -73,16 +75,14 @@ def resolve_model_folder(source: str | os.PathLike[str], *, revision: str | None
 def load_model(source: str | os.PathLike[str], *, revision: str | None = None) -> ColorizationNet:
     """The bare network (for training or export); use `load_colorizer` to colorize images."""
     folder = resolve_model_folder(source, revision=revision)
-    config = read_config(folder)
-    if ARCHITECTURE_KEY not in config:
-        raise ValueError(
-            f"{folder / CONFIG_NAME} has no '{ARCHITECTURE_KEY}' key, so it is not a ColorLab model "
-            "(save models with ColorizationNet.save_pretrained)."
-        )
-    if not (folder / WEIGHTS_NAME).is_file():
-        raise ValueError(f"{folder} has no {WEIGHTS_NAME}; ColorLab loads safetensors weights only, never pickles.")
-    model_class = architecture_class(config[ARCHITECTURE_KEY])
-    return model_class.from_pretrained(folder)
+    # Config types, ranges, parameter budget and the weights header, all checked before a byte is allocated.
+    model_class, _ = check_model_folder(folder, read_config(folder))
+    try:
+        model = model_class.from_pretrained(folder)
+    except (OSError, RuntimeError, SafetensorError) as error:  # the header was sound but the data was not
+        raise ValueError(f"{folder / WEIGHTS_NAME} could not be read ({error}); re-save or re-download it.") from error
+    check_finite(model, folder)
+    return model
 
 
 def load_colorizer(

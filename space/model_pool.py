@@ -273,8 +273,13 @@ def load_entry(spec: ModelSpec, *, root: Path = APP_ROOT, device: str = "cpu") -
             f"{spec.source} does not exist yet; train or copy the model there, or remove it from the model list."
         )
     started = time.perf_counter()
-    folder = resolve_model_folder(resolved, revision=spec.revision)
-    colorizer = load_colorizer(folder, revision=spec.revision, device=device, name=spec.name)
+    folder = resolved
+    try:
+        folder = resolve_model_folder(resolved, revision=spec.revision)
+        colorizer = load_colorizer(folder, revision=spec.revision, device=device, name=spec.name)
+    except ValueError as error:
+        # The reason is shown in the UI: name the folder as the operator wrote it, not the server's absolute path.
+        raise ValueError(str(error).replace(str(folder), spec.source).replace(str(resolved), spec.source)) from error
     colorizer.card = _strip_front_matter(colorizer.card)
     return PoolEntry(
         name=spec.name,
