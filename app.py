@@ -10,6 +10,7 @@ COLORLAB_CONCURRENCY, COLORLAB_MIN_VOTES. Analytics are off unless GRADIO_ANALYT
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import sys
@@ -17,6 +18,10 @@ import sys
 # Read by gradio and huggingface_hub at import: without these they phone home from background threads.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# uvicorn replaces the socket peer with the last X-Forwarded-For entry when the peer is 127.0.0.1, so any local
+# client could name itself. The arena reads forwarded headers itself, through COLORLAB_TRUSTED_PROXY_HOPS only
+# (space.identity); an operator who sets FORWARDED_ALLOW_IPS keeps uvicorn's behaviour.
+os.environ.setdefault("FORWARDED_ALLOW_IPS", "")
 
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +30,7 @@ import gradio as gr
 
 from space import app_logic as logic
 from space.ratings import RatingsError
+from space.ui_components import uploaded_image
 
 # Plain arrows, not emoji: they render in every font (emoji showed as boxes in a fresh Debian chromium).
 VOTE_BUTTONS = (("a", "← A is better"), ("tie", "Tie"), ("both_bad", "Both bad"), ("b", "B is better →"))
@@ -59,17 +65,21 @@ def _session(request: gr.Request | None) -> str:
     return (request.session_hash if request is not None else None) or "anonymous"
 
 
-def _voter(request: gr.Request | None) -> str:
-    """Who votes, for the rate limit and token binding: the network address, never stored raw (the store salts
-    and hashes it). Not the session hash: a client picks its own, so a script could vote as a new voter each round.
-    Behind a Space's proxy the address is the X-Forwarded-For entry that proxy appended (the last one)."""
-    if request is None:
-        return "anonymous"
-    forwarded = request.headers.get("x-forwarded-for", "") if request.headers else ""
-    if forwarded.strip():
-        return forwarded.split(",")[-1].strip()
-    host = getattr(getattr(request, "client", None), "host", None)
-    return host or "anonymous"
+def _voter(ctx: logic.AppContext, request: gr.Request | None, profile: gr.OAuthProfile | None = None) -> str:
+    """Who votes, for the rate limits, token binding and outlier test (space.identity): a signed-in account, else
+    the socket peer address, read from X-Forwarded-For only through trusted proxies. Never the session hash (a
+    client picks its own) and never stored raw (the store salts and hashes it)."""
+    return ctx.voters.voter(request, profile)
+
+
+def _sign_in(ctx: logic.AppContext) -> None:
+    """The Hugging Face sign-in button, where sign-in is on (space.identity.VoterPolicy)."""
+    if not ctx.voters.signin:
+        return
+    if importlib.util.find_spec("itsdangerous") is None:  # gradio's OAuth needs the gradio[oauth] extra
+        gr.Markdown("**Sign-in is switched on but unavailable:** add `gradio[oauth]` to requirements.txt.")
+        return
+    gr.LoginButton()
 
 
 def _sampling_controls(ctx: logic.AppContext) -> list[gr.components.Component]:
@@ -106,10 +116,8 @@ def _colorize_tab(ctx: logic.AppContext) -> None:
     samplers = {name for name, entry in ctx.pool.entries.items() if entry.draws_samples}
     with gr.Row():
         with gr.Column(scale=1):
-            image = gr.Image(
+            image = uploaded_image(  # the handler gets the file itself and decodes it with the project's reader
                 label="Photo",
-                type="filepath",
-                image_mode=None,  # hand the handler the uploaded file itself, not a re-encoded copy
                 sources=["upload", "clipboard"],
                 height=340,
                 elem_id="colorize-photo",
@@ -259,9 +267,10 @@ def _arena_tab(ctx: logic.AppContext, board_outputs: list[gr.components.Componen
     )
     if ctx.arena is None:
         gr.Markdown(f"**The arena is off:** {ctx.arena_problem}", elem_classes="notice")
+    _sign_in(ctx)
     token = gr.State(None)  # server-side only: the browser never sees the token or the model names
     with gr.Row(equal_height=True):
-        upload = gr.Image(label="Your photo (optional)", type="filepath", image_mode=None, height=200, scale=2)
+        upload = uploaded_image(label="Your photo (optional)", height=200, scale=2)
         with gr.Column(scale=1):
             consent = gr.Checkbox(
                 label="Keep my photo for research",
@@ -279,8 +288,8 @@ def _arena_tab(ctx: logic.AppContext, board_outputs: list[gr.components.Componen
         buttons = [gr.Button(label, interactive=False, elem_id=f"vote-{choice}") for choice, label in VOTE_BUTTONS]
     reveal = gr.Markdown(elem_classes="reveal", elem_id="arena-reveal")
 
-    def on_next(path: str | None, keep: bool, request: gr.Request) -> list[Any]:
-        round_ = _user_error(lambda: logic.arena_round(ctx, path, voter=_voter(request), consent=keep))
+    def on_next(path: str | None, keep: bool, request: gr.Request, profile: gr.OAuthProfile | None) -> list[Any]:
+        round_ = _user_error(lambda: logic.arena_round(ctx, path, voter=_voter(ctx, request, profile), consent=keep))
         photo = round_.example or "your photo"
         text = f"**Which colorization looks more natural?** Photo: {photo}."
         enabled = [gr.update(interactive=True)] * len(buttons)
@@ -296,10 +305,12 @@ def _arena_tab(ctx: logic.AppContext, board_outputs: list[gr.components.Componen
     )
 
     def vote_handler(choice: str) -> Callable[..., list[Any]]:
-        def on_vote(current: str | None, score_a: Any, score_b: Any, request: gr.Request) -> list[Any]:
+        def on_vote(
+            current: str | None, score_a: Any, score_b: Any, request: gr.Request, profile: gr.OAuthProfile | None
+        ) -> list[Any]:
             vote = _user_error(
                 lambda: logic.arena_vote(
-                    ctx, current, choice, voter=_voter(request), rating_a=score_a, rating_b=score_b
+                    ctx, current, choice, voter=_voter(ctx, request, profile), rating_a=score_a, rating_b=score_b
                 )
             )
             disabled = [gr.update(interactive=False)] * len(buttons)
@@ -384,7 +395,12 @@ def build_demo(ctx: logic.AppContext) -> gr.Blocks:
 
 def launch_options() -> dict[str, Any]:
     """Keyword arguments for `demo.launch` (Gradio 6 takes theme and css there, not in Blocks)."""
-    return {"theme": gr.themes.Soft(primary_hue="orange", secondary_hue="stone"), "css": CSS}
+    return {
+        "theme": gr.themes.Soft(primary_hue="orange", secondary_hue="stone"),
+        "css": CSS,
+        # Gradio refuses larger uploads before they reach a handler (space.uploads checks again).
+        "max_file_size": CONTEXT.uploads.max_bytes,
+    }
 
 
 CONTEXT = logic.AppContext.from_env()

@@ -25,33 +25,55 @@ class ImageInputError(ValueError):
     """An input image that cannot be colorized, with the reason in one sentence."""
 
 
-def _describe(source: ImageSource) -> str:
+def _describe(source: ImageSource, name: str | None = None) -> str:
+    if name:
+        return name
     return "the uploaded image" if isinstance(source, bytes | Image.Image) else str(source)
+
+
+# Formats people upload that this reader cannot decode, recognised by their first bytes so the sentence says what
+# the file is instead of "corrupt". ISO-BMFF brands at bytes 8-12 ("ftyp" at 4-8): HEIC/HEIF from phones.
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
+
+
+def _unsupported_format(head: bytes) -> str | None:
+    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
+        return "is a HEIC/HEIF photo, which ColorLab cannot decode; export it as JPEG or PNG first"
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith(b"<svg") or (text.startswith((b"<?xml", b"<!doctype svg")) and b"<svg" in head.lower()):
+        return "is an SVG drawing, not a photograph; export it as PNG or JPEG first"
+    return None
 
 
 def check_pixel_count(width: int, height: int, *, what: str = "the image", max_pixels: int = MAX_PIXELS) -> None:
     if width * height > max_pixels:
         raise ImageInputError(
-            f"{what} is {width}x{height} ({width * height / 1e6:.0f} megapixels), above the {max_pixels / 1e6:.0f}-"
+            f"{what} is {width}x{height} ({width * height / 1e6:.3g} megapixels), above the {max_pixels / 1e6:g}-"
             "megapixel limit; downscale it first."
         )
 
 
 def open_image(
-    source: ImageSource, *, max_pixels: int = MAX_PIXELS, draft_size: tuple[int, int] | None = None
+    source: ImageSource,
+    *,
+    max_pixels: int = MAX_PIXELS,
+    draft_size: tuple[int, int] | None = None,
+    name: str | None = None,
 ) -> Image.Image:
     """Open and fully decode an image (first frame of animations), with EXIF orientation applied.
 
     `draft_size` lets JPEGs decode at a reduced DCT scale that is still at least that large (2-4x
-    faster when the caller downsamples anyway, as training crops do).
+    faster when the caller downsamples anyway, as training crops do). `name` is how messages call the
+    file (the app passes the upload's own file name, so no server path reaches the user).
     """
-    what = _describe(source)
+    what = _describe(source, name)
     if isinstance(source, Image.Image):
         check_pixel_count(*source.size, what=what, max_pixels=max_pixels)
         return ImageOps.exif_transpose(source)
     if isinstance(source, bytes):
         if not source:
-            raise ImageInputError("The uploaded file is empty (0 bytes); choose an image file.")
+            raise ImageInputError(f"{what} is empty (0 bytes); it is not an image.")
+        head = source[:1024]
         stream: io.BytesIO | str = io.BytesIO(source)
     else:
         path = Path(source)
@@ -59,7 +81,12 @@ def open_image(
             raise ImageInputError(f"{what} does not exist or is not a file.")
         if path.stat().st_size == 0:
             raise ImageInputError(f"{what} is empty (0 bytes); it is not an image.")
+        with path.open("rb") as handle:
+            head = handle.read(1024)
         stream = str(path)
+    unsupported = _unsupported_format(head)
+    if unsupported:
+        raise ImageInputError(f"{what} {unsupported}.")
     try:
         # Image.open reads only the header (and raises DecompressionBombError far above our limit).
         image = Image.open(stream)

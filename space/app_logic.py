@@ -28,13 +28,15 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from models.imageio import open_image
 from space.arena import Arena, ArenaError, ArenaRound
 from space.examples import Example, prepare_examples
+from space.identity import VoterPolicy
 from space.leaderboard import leaderboard_plot, leaderboard_table, win_rate_matrix
-from space.model_pool import ModelPool
+from space.limits import ArenaLimits
+from space.model_pool import ModelPool, PoolEntry
 from space.outputs import OutputFolder, safe_stem
 from space.ratings import RatingsStore, Vote
+from space.uploads import Upload, UploadReader
 
 WORKING_SIZE_RANGE = (64, 1024)
 SATURATION_RANGE = (0.0, 2.0)
@@ -101,6 +103,8 @@ class AppContext:
     min_votes: int = DEFAULT_MIN_VOTES
     sync: Any = None
     cancels: CancelRegistry = field(default_factory=CancelRegistry)
+    uploads: UploadReader = field(default_factory=UploadReader)
+    voters: VoterPolicy = field(default_factory=VoterPolicy)
     _board_cache: tuple[Any, LeaderboardView] | None = field(default=None, repr=False)
     _board_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -114,15 +118,17 @@ class AppContext:
         examples_dir: Path | None = None,
         min_votes: int = DEFAULT_MIN_VOTES,
         seed: int | None = None,
+        uploads: UploadReader | None = None,
     ) -> AppContext:
         outputs = outputs or OutputFolder()
+        uploads = uploads or UploadReader()
         examples = prepare_examples(examples_dir or outputs.root / "examples")
         store.set_models(pool.names())
         try:
-            arena, problem = Arena(pool, store, outputs, examples, seed=seed), ""
+            arena, problem = Arena(pool, store, outputs, examples, seed=seed, uploads=uploads), ""
         except ArenaError as error:
             arena, problem = None, str(error)
-        return cls(pool, store, outputs, examples, arena, problem, min_votes)
+        return cls(pool, store, outputs, examples, arena, problem, min_votes, uploads=uploads)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AppContext:
@@ -132,8 +138,9 @@ class AppContext:
         env = os.environ if env is None else env
         min_votes = _env_int(env, "COLORLAB_MIN_VOTES", DEFAULT_MIN_VOTES)
         pool = ModelPool.from_env(env)
-        store = RatingsStore(env.get("COLORLAB_DATA_DIR") or None)
-        context = cls.build(pool, store, min_votes=min_votes)
+        store = RatingsStore(env.get("COLORLAB_DATA_DIR") or None, **ArenaLimits.from_env(env).store_kwargs())
+        context = cls.build(pool, store, min_votes=min_votes, uploads=UploadReader.from_env(env))
+        context.voters = VoterPolicy.from_env(env)
         context.sync = start_hub_sync(store)
         return context
 
@@ -212,9 +219,24 @@ def colorize(
     working_size = int(check_range("The working size", working_size, WORKING_SIZE_RANGE))
     saturation = float(check_range("The saturation", saturation, SATURATION_RANGE))
     options = check_options(options)
-    image = open_image(image_path)
+    # The file itself, decoded by the project's reader: every bad upload is one sentence naming the user's file.
+    with ctx.uploads.open(image_path) as upload:
+        return _colorize_image(ctx, upload, entries, working_size, saturation, options, progress, cancel_event)
+
+
+def _colorize_image(
+    ctx: AppContext,
+    upload: Upload,
+    entries: Sequence[PoolEntry],
+    working_size: int,
+    saturation: float,
+    options: dict[str, Any],
+    progress: Callable[[str, int, int], None] | None,
+    cancel_event: threading.Event | None,
+) -> ColorizeOutcome:
+    image = upload.image
     folder = ctx.outputs.new_request()
-    stem = safe_stem(Path(image_path).stem)
+    stem = safe_stem(Path(upload.name).stem)
     input_png = ctx.outputs.save_png(image, folder / f"{stem}.png")
     results = []
     for entry in entries:
@@ -235,7 +257,7 @@ def colorize(
         except Exception as error:
             if cancel_event is not None and cancel_event.is_set():  # the sampler stopped because Cancel was pressed
                 return ColorizeOutcome(input_png, image.size, results, cancelled=True)
-            logger.exception("%s failed on %s", entry.name, Path(image_path).name)
+            logger.exception("%s failed on %s", entry.name, upload.name)
             reason = str(error) if isinstance(error, ValueError) else f"{type(error).__name__}: {error}"
             results.append(ModelResult(entry.name, None, time.perf_counter() - started, reason))
             continue

@@ -24,11 +24,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.imageio import open_image
+from PIL import Image
+
 from space.examples import Example
 from space.model_pool import ModelPool
 from space.outputs import OutputFolder
 from space.ratings import RatingsStore, Vote, image_sha256
+from space.uploads import UploadReader
 
 Pair = frozenset[str]
 
@@ -109,6 +111,7 @@ class Arena:
         *,
         working_size: int = 256,
         seed: int | None = None,
+        uploads: UploadReader | None = None,
     ) -> None:
         self.pool = pool
         self.store = store
@@ -117,19 +120,25 @@ class Arena:
         self.working_size = working_size
         self.scheduler = PairScheduler(store, pool.names(), seed=seed)
         self._rng = random.Random(seed)
+        self.uploads = uploads or UploadReader()
 
-    def _pick_image(self, upload: str | Path | None) -> tuple[bytes, str | None]:
+    def _pick_path(self, upload: str | Path | None) -> tuple[Path, str | None]:
         if upload:
-            return Path(upload).read_bytes(), None
+            return Path(upload), None
         if not self.examples:
             raise ArenaError("No example photos are available; upload a photo to start a round.")
         example = self._rng.choice(self.examples)
-        return example.path.read_bytes(), example.caption
+        return example.path, example.caption
 
     def new_round(self, upload: str | Path | None, *, voter: str, consent: bool = False) -> ArenaRound:
         """Colorize one photo (the upload, else a random example) with the next pair and issue its token."""
-        data, caption = self._pick_image(upload)
-        image = open_image(data)  # one-sentence ImageInputError for anything unreadable
+        self.store.check_pair_allowed(voter)  # refuse before the costly part, not after
+        path, caption = self._pick_path(upload)
+        # One-sentence ImageInputError for anything unreadable; large photos wait for each other.
+        with self.uploads.open(path) as photo:
+            return self._round(photo.data, photo.image, caption, voter=voter, keep=bool(upload) and consent)
+
+    def _round(self, data: bytes, image: Image.Image, caption: str | None, *, voter: str, keep: bool) -> ArenaRound:
         first, second = self.scheduler.choose()
         reservation = uuid.uuid4().hex  # counts as pending while colorizing, so concurrent rounds spread out
         self.scheduler.shown(reservation, first, second)
@@ -143,7 +152,7 @@ class Arena:
             self.scheduler.shown(pair.token, pair.model_a, pair.model_b)
         finally:
             self.scheduler.finished(reservation)
-        if upload and consent:
+        if keep:
             self.store.store_image(sha, data, consent=True)
         folder = self.outputs.new_request()
         paths = [

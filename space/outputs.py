@@ -62,5 +62,23 @@ class OutputFolder:
 
     @staticmethod
     def save_png(image: Image.Image, path: Path) -> Path:
-        image.save(path, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+        png_ready(image).save(path, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
         return path
+
+
+# Modes PNG stores as they are; CMYK, LAB, YCbCr, HSV and 32-bit float uploads are converted for display.
+PNG_MODES = frozenset({"1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16"})
+
+
+def png_ready(image: Image.Image) -> Image.Image:
+    """`image` in a mode PNG can hold, converted the way the colorizer reads it (models.imageio.image_to_tensor)."""
+    if image.mode in PNG_MODES:
+        return image
+    from models.imageio import image_to_tensor
+
+    rgb, alpha = image_to_tensor(image)
+    array = (rgb.permute(1, 2, 0).clamp(0, 1).numpy() * 255.0 + 0.5).astype("uint8")
+    converted = Image.fromarray(array, "RGB")
+    if alpha is not None:
+        converted.putalpha(Image.fromarray(alpha, "L"))
+    return converted

@@ -167,7 +167,14 @@ def _v2_ratings(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX votes_by_voter_time ON votes (voter_id, created_at)")
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1_initial, _v2_ratings)
+def _v3_pair_limits(conn: sqlite3.Connection) -> None:
+    # Serve the per-voter and global "next pair" rate limits, the global vote cap and the pruning of unvoted pairs.
+    conn.execute("CREATE INDEX pairs_by_voter_time ON pairs (voter_id, issued_at)")
+    conn.execute("CREATE INDEX pairs_unvoted_by_time ON pairs (issued_at) WHERE used_at IS NULL")
+    conn.execute("CREATE INDEX votes_by_time ON votes (created_at)")
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1_initial, _v2_ratings, _v3_pair_limits)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -224,6 +231,23 @@ def _check_rating(name: str, value: object) -> int | None:
     return value
 
 
+def _limit_wait(
+    conn: sqlite3.Connection, limit: tuple[int, float], now: float, table: str, column: str, voter_id: str | None
+) -> float | None:
+    """Seconds to wait when `table` already has `limit[0]` rows (of `voter_id`, or of everyone) in the last
+    `limit[1]` s; None when under the limit."""
+    count_max, window = limit
+    where = f"{column} > ?" + (" AND voter_id = ?" if voter_id is not None else "")
+    args = (now - window, voter_id) if voter_id is not None else (now - window,)
+    count, oldest = conn.execute(f"SELECT COUNT(*), MIN({column}) FROM {table} WHERE {where}", args).fetchone()
+    return max(oldest + window - now, 0.0) if count >= count_max else None
+
+
+def _refuse(wait: float | None, message: str) -> None:
+    if wait is not None:
+        raise RateLimited(f"{message}; try again in {math.ceil(wait)} s.", wait)
+
+
 def _image_suffix(data: bytes) -> str:
     for magic, suffix in ((b"\x89PNG", ".png"), (b"\xff\xd8\xff", ".jpg"), (b"RIFF", ".webp")):
         if data.startswith(magic):
@@ -256,13 +280,27 @@ class RatingsStore:
         salt: str | bytes | None = None,
         token_ttl_s: float = 3600.0,
         rate_limit: tuple[int, float] | None = (30, 60.0),
+        pair_limit: tuple[int, float] | None = None,
+        global_pair_limit: tuple[int, float] | None = None,
+        global_vote_limit: tuple[int, float] | None = None,
         busy_timeout_s: float = 10.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if token_ttl_s <= 0:
             raise ValueError(f"token_ttl_s must be positive, not {token_ttl_s}.")
-        if rate_limit is not None and (rate_limit[0] < 1 or rate_limit[1] <= 0):
-            raise ValueError(f"rate_limit must be (votes >= 1, seconds > 0) or None, not {rate_limit}.")
+        for name, limit in (
+            ("rate_limit", rate_limit),
+            ("pair_limit", pair_limit),
+            ("global_pair_limit", global_pair_limit),
+            ("global_vote_limit", global_vote_limit),
+        ):
+            if limit is not None and (limit[0] < 1 or limit[1] <= 0):
+                raise ValueError(f"{name} must be (count >= 1, seconds > 0) or None, not {limit}.")
+        # Per voter: votes (rate_limit) and pairs shown (pair_limit: each costs two model runs); for everyone
+        # together: pairs and votes, so many identities at once cannot flood the arena either.
+        self.pair_limit = pair_limit
+        self.global_pair_limit = global_pair_limit
+        self.global_vote_limit = global_vote_limit
         self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.db_path = self.data_dir / DB_NAME
@@ -406,6 +444,9 @@ class RatingsStore:
         token = secrets.token_urlsafe(24)
         now = self._clock()
         with self._write() as conn:
+            # Pairs never voted on are useless once their token expired: prune them so they do not pile up.
+            conn.execute("DELETE FROM pairs WHERE used_at IS NULL AND issued_at < ?", (now - self.token_ttl_s,))
+            self._check_pair_rate(conn, voter_id, now)
             conn.execute(
                 "INSERT INTO pairs (token, model_a, model_b, image_sha256, voter_id, issued_at) VALUES (?,?,?,?,?,?)",
                 (token, model_a, model_b, image_sha256, voter_id, now),
@@ -442,19 +483,29 @@ class RatingsStore:
             )
         return replace(vote, vote_id=cur.lastrowid)
 
+    def check_pair_allowed(self, voter: str) -> None:
+        """Raise RateLimited now if `voter` may not be shown a new pair (call before the costly colorizing)."""
+        voter_id = self.voter_id(voter)
+        with self._connection() as conn:
+            self._check_pair_rate(conn, voter_id, self._clock())
+
+    def _check_pair_rate(self, conn: sqlite3.Connection, voter_id: str, now: float) -> None:
+        for limit, voter, message in (
+            (self.pair_limit, voter_id, "Too many new pairs: at most {n} every {w:g} s"),
+            (self.global_pair_limit, None, "The arena is busy: at most {n} new pairs for everyone every {w:g} s"),
+        ):
+            if limit is not None:
+                wait = _limit_wait(conn, limit, now, "pairs", "issued_at", voter)
+                _refuse(wait, message.format(n=limit[0], w=limit[1]))
+
     def _check_rate(self, conn: sqlite3.Connection, voter_id: str, now: float) -> None:
-        if self.rate_limit is None:
-            return
-        limit, window = self.rate_limit
-        count, oldest = conn.execute(
-            "SELECT COUNT(*), MIN(created_at) FROM votes WHERE voter_id = ? AND created_at > ?",
-            (voter_id, now - window),
-        ).fetchone()
-        if count >= limit:
-            wait = max(oldest + window - now, 0.0)
-            raise RateLimited(
-                f"Too many votes: at most {limit} every {window:g} s; try again in {math.ceil(wait)} s.", wait
-            )
+        for limit, voter, message in (
+            (self.rate_limit, voter_id, "Too many votes: at most {n} every {w:g} s"),
+            (self.global_vote_limit, None, "The arena is busy: at most {n} votes from everyone every {w:g} s"),
+        ):
+            if limit is not None:
+                wait = _limit_wait(conn, limit, now, "votes", "created_at", voter)
+                _refuse(wait, message.format(n=limit[0], w=limit[1]))
 
     def votes(self, *, after_id: int = 0) -> list[Vote]:
         """All votes in id order (or those with ``vote_id > after_id``)."""

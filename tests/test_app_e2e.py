@@ -71,9 +71,9 @@ def test_voter_is_the_network_address_not_the_client_chosen_session(monkeypatch,
         headers = {"x-forwarded-for": forwarded} if forwarded else {}
         return SimpleNamespace(session_hash=session, client=SimpleNamespace(host=address), headers=headers)
 
-    assert app._voter(request("s1", "10.0.0.5")) == app._voter(request("s2", "10.0.0.5"))
-    assert app._voter(request("s1", "10.0.0.5")) != app._voter(request("s1", "10.0.0.6"))
-    # behind a proxy: the entry the proxy appended, not one the client put first
-    assert app._voter(request("s1", "10.9.9.9", "1.2.3.4, 5.6.7.8")) == "5.6.7.8"
+    assert app._voter(app.CONTEXT, request("s1", "10.0.0.5")) == app._voter(app.CONTEXT, request("s2", "10.0.0.5"))
+    assert app._voter(app.CONTEXT, request("s1", "10.0.0.5")) != app._voter(app.CONTEXT, request("s1", "10.0.0.6"))
+    # no trusted proxy configured: a forwarded header is the client's own words and is ignored
+    assert app._voter(app.CONTEXT, request("s1", "10.9.9.9", "1.2.3.4, 5.6.7.8")) == "10.9.9.9"
     assert app._session(request("s1", "10.0.0.5")) != app._session(request("s2", "10.0.0.5"))
     app.CONTEXT.store.close()

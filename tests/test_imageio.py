@@ -94,7 +94,7 @@ def test_decompression_bomb_fails_before_decoding(tmp_path, monkeypatch, coloriz
 def test_pixel_limit_is_checked_from_the_header(tmp_path):
     path = tmp_path / "wide.png"
     Image.new("L", (300, 200)).save(path)
-    with pytest.raises(ImageInputError, match=r"300x200 .*above the 0-megapixel limit"):
+    with pytest.raises(ImageInputError, match=r"300x200 .*above the 0.059999-megapixel limit"):
         open_image(path, max_pixels=300 * 200 - 1)
     assert open_image(path, max_pixels=300 * 200).size == (300, 200)
     assert MAX_PIXELS >= 4000 * 3000  # a 12-megapixel camera photo is welcome

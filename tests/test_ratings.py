@@ -23,6 +23,7 @@ from huggingface_hub import HfApi
 from space.export import read_export
 from space.leaderboard import leaderboard_table
 from space.ratings import (
+    SCHEMA_VERSION,
     BadChoice,
     BadInput,
     BadRating,
@@ -217,7 +218,7 @@ def test_v1_database_is_migrated_without_losing_rows(tmp_path, clock):
     conn.close()
 
     with RatingsStore(data, models=MODELS, salt="s", clock=clock) as store:
-        assert store.schema_version == 2
+        assert store.schema_version == SCHEMA_VERSION
         [old] = store.votes()
         assert (old.vote_id, old.model_a, old.winner, old.rating_a, old.voter_id) == (1, "unet", "tie", None, "voter1")
         new = cast(store, rating_a=4)
@@ -230,7 +231,8 @@ def test_newer_schema_is_refused_with_a_clear_message(tmp_path):
     conn = sqlite3.connect(tmp_path / "data" / "ratings.sqlite3")
     conn.execute("PRAGMA user_version = 99")
     conn.close()
-    with pytest.raises(RatingsError, match="schema v99 but this code knows up to v2; upgrade ColorLab"):
+    refused = f"schema v99 but this code knows up to v{SCHEMA_VERSION}; upgrade ColorLab"
+    with pytest.raises(RatingsError, match=refused):
         RatingsStore(tmp_path / "data")
 
 
