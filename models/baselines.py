@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from models.ab_classes import DEFAULT_TEMPERATURE, AbClassHead
 from models.base import ColorizationNet
 from models.registry import register_model
 
@@ -125,17 +126,40 @@ class ConvAutoencoder(ColorizationNet):
         return self.head(self.decoder(self.encoder(l_norm)))
 
 
+class _UNetHeadMixin:
+    """The U-Nets' output: ab regression (tanh) or, with `ab_classes`, bin logits decoded by annealed mean."""
+
+    def _make_head(self, channels: int, *, ab_classes: bool, temperature: float) -> None:
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0 (1 = mean, smaller = more vivid), got {temperature}.")
+        self.ab_classes = ab_classes
+        self.temperature = temperature  # a decoding setting (see models.ab_classes), not a learned weight
+        self.head = AbClassHead(channels) if ab_classes else _ab_head(channels)
+
+    def _head_output(self, features: torch.Tensor, l_norm: torch.Tensor, *, return_logits: bool) -> torch.Tensor:
+        if not self.ab_classes:
+            if return_logits:
+                raise ValueError(f"{type(self).__name__} regresses ab; it has no logits (build it with ab_classes).")
+            return self.head(features)
+        logits = self.head(features)
+        if return_logits:
+            return logits
+        return AbClassHead.decode(logits, temperature=self.temperature, size=l_norm.shape[-2:])
+
+
 class _DoubleConv(nn.Sequential):
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__(*_conv_bn_relu(in_channels, out_channels), *_conv_bn_relu(out_channels, out_channels))
 
 
-class PlainUNet(ColorizationNet):
+class PlainUNet(_UNetHeadMixin, ColorizationNet):
     """Ronneberger et al.'s U-Net used as a regressor (no discriminator): the seeds' L1 / MSE baseline."""
 
     description = "plain U-Net regressor (Ronneberger et al. 2015), trained without a discriminator"
 
-    def __init__(self, *, width: int = 32, depth: int = 4) -> None:
+    def __init__(
+        self, *, width: int = 32, depth: int = 4, ab_classes: bool = False, temperature: float = DEFAULT_TEMPERATURE
+    ) -> None:
         super().__init__()
         self.depth = depth
         widths = [width * 2**level for level in range(depth + 1)]
@@ -144,13 +168,13 @@ class PlainUNet(ColorizationNet):
         self.ups = nn.ModuleList(nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2) for i in range(depth))
         self.merges = nn.ModuleList(_DoubleConv(widths[i] * 2, widths[i]) for i in range(depth))
         self.pool = nn.MaxPool2d(2)
-        self.head = _ab_head(widths[0])
+        self._make_head(widths[0], ab_classes=ab_classes, temperature=temperature)
 
     @property
     def size_multiple(self) -> int:
         return 2**self.depth
 
-    def forward(self, l_norm: torch.Tensor) -> torch.Tensor:
+    def forward(self, l_norm: torch.Tensor, *, return_logits: bool = False) -> torch.Tensor:
         self.check_input(l_norm)
         skips = [self.stem(l_norm)]
         for down in self.downs:
@@ -158,7 +182,7 @@ class PlainUNet(ColorizationNet):
         x = skips.pop()
         for level in reversed(range(self.depth)):
             x = self.merges[level](torch.cat([skips.pop(), self.ups[level](x)], dim=1))
-        return self.head(x)
+        return self._head_output(x, l_norm, return_logits=return_logits)
 
 
 class _ResidualBlock(nn.Module):
@@ -177,12 +201,14 @@ class _ResidualBlock(nn.Module):
         return self.activation(x + self.body(x))
 
 
-class ResidualUNet(ColorizationNet):
+class ResidualUNet(_UNetHeadMixin, ColorizationNet):
     """U-Net whose levels are residual blocks; 4x4 stride-2 convs down, ConvTranspose up."""
 
     description = "residual U-Net: residual conv blocks, 4x4 stride-2 LeakyReLU/BatchNorm down, ConvTranspose up"
 
-    def __init__(self, *, width: int = 32, depth: int = 4) -> None:
+    def __init__(
+        self, *, width: int = 32, depth: int = 4, ab_classes: bool = False, temperature: float = DEFAULT_TEMPERATURE
+    ) -> None:
         super().__init__()
         self.depth = depth
         widths = [width * 2**level for level in range(depth + 1)]
@@ -207,13 +233,13 @@ class ResidualUNet(ColorizationNet):
         self.merges = nn.ModuleList(
             nn.Sequential(nn.Conv2d(widths[i] * 2, widths[i], 1), _ResidualBlock(widths[i])) for i in range(depth)
         )
-        self.head = _ab_head(widths[0])
+        self._make_head(widths[0], ab_classes=ab_classes, temperature=temperature)
 
     @property
     def size_multiple(self) -> int:
         return 2**self.depth
 
-    def forward(self, l_norm: torch.Tensor) -> torch.Tensor:
+    def forward(self, l_norm: torch.Tensor, *, return_logits: bool = False) -> torch.Tensor:
         self.check_input(l_norm)
         skips = [self.stem(l_norm)]
         for down in self.downs:
@@ -221,7 +247,7 @@ class ResidualUNet(ColorizationNet):
         x = skips.pop()
         for level in reversed(range(self.depth)):
             x = self.merges[level](torch.cat([skips.pop(), self.ups[level](x)], dim=1))
-        return self.head(x)
+        return self._head_output(x, l_norm, return_logits=return_logits)
 
 
 # --- registered variants ----------------------------------------------------------------------------

@@ -55,7 +55,7 @@ def test_ssim_falls_with_noise():
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("l2", "Unknown loss \\['l2'\\]; choose from l1, mse, ssim, perceptual"),
+        ("l2", "Unknown loss \\['l2'\\]; choose from l1, huber, mse, ssim, perceptual, classes"),
         ("l1:heavy", "--losses item 'l1:heavy' needs a number"),
         (" , ", "--losses is empty"),
         ("l1,perceptual:0.1", "The perceptual loss needs ImageNet VGG16 weights"),

@@ -50,6 +50,13 @@ def _build_parser() -> argparse.ArgumentParser:
     add("--streaming", action="store_true", help="Stream the dataset (needs --max_train_steps).")
     add("--max_train_samples", type=int, default=None)
     add("--resolution", type=int, default=256)
+    add(
+        "--max_resolution",
+        type=int,
+        default=None,
+        help="Multi-scale training: each batch's side is drawn from --resolution..this (multiples of the model's "
+        "size multiple), so the colorizer holds up at every working size in the range. Default: --resolution only.",
+    )
     add("--crop_scale", type=float, nargs=2, default=[0.25, 1.0], metavar=("MIN", "MAX"))
     add("--no_hflip", action="store_true")
     add("--drop_grayscale", action="store_true", help="Skip black-and-white photos inside a colour dataset.")
@@ -70,6 +77,13 @@ def _build_parser() -> argparse.ArgumentParser:
     add("--lr_scheduler", default="constant", choices=["constant", "constant_with_warmup", "linear", "cosine"])
     add("--lr_warmup_steps", type=int, default=0)
     add("--losses", default="l1", help="Reconstruction losses with weights: 'l1', 'mse', 'l1:1,ssim:0.5', ...")
+    add(
+        "--class_rebalancing",
+        type=float,
+        default=0.5,
+        help="'classes' loss: lambda in Zhang et al.'s weights ((1 - lambda) * prior + lambda / Q)^-1; 1 = no "
+        "rebalancing, 0 = full inverse frequency, the paper's 0.5 by default.",
+    )
     add("--perceptual_weights", default=None, help="torchvision VGG16 state dict file for the perceptual loss.")
     add("--lambda_l1", type=float, default=100.0, help="Weight of the reconstruction loss next to the GAN loss.")
     add("--lambda_gan", type=float, default=1.0)
@@ -142,6 +156,10 @@ def _validate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None
         parser.error(f"--resolution must be at least 16, got {args.resolution}")
     if args.train_batch_size < 1 or args.gradient_accumulation_steps < 1:
         parser.error("--train_batch_size and --gradient_accumulation_steps must be >= 1")
+    if args.max_resolution is not None and args.max_resolution < args.resolution:
+        parser.error(f"--max_resolution ({args.max_resolution}) must be at least --resolution ({args.resolution})")
+    if not 0 <= args.class_rebalancing <= 1:
+        parser.error(f"--class_rebalancing must be between 0 and 1, got {args.class_rebalancing}")
     if not 0 < args.crop_scale[0] <= args.crop_scale[1] <= 1:
         parser.error(f"--crop_scale must satisfy 0 < MIN <= MAX <= 1, got {args.crop_scale}")
     if not 0 <= args.proportion_empty_prompts <= 1:

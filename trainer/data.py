@@ -42,6 +42,22 @@ class CropConfig:
     scale: tuple[float, float] = (0.25, 1.0)  # fraction of the image area a training crop covers
     ratio: tuple[float, float] = (3 / 4, 4 / 3)
     hflip: bool = True
+    # Multi-scale training: each batch of `batch_size` consecutive positions shares one side drawn from
+    # resolution..max_resolution in steps of `size_multiple`, so a colorizer meets every working size it serves.
+    max_resolution: int | None = None
+    size_multiple: int = 16
+    batch_size: int = 1
+
+    @property
+    def sides(self) -> list[int]:
+        top = self.max_resolution or self.resolution
+        return list(range(self.resolution, top + 1, self.size_multiple)) or [self.resolution]
+
+    def side_for_batch(self, seed: int, epoch: int, group: int) -> int:
+        sides = self.sides
+        if len(sides) == 1:
+            return sides[0]
+        return sides[int(np.random.default_rng([seed, epoch, group, 1]).integers(len(sides)))]
 
 
 # --- loading ------------------------------------------------------------------------------------------
@@ -202,9 +218,8 @@ class _PairMaker:
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def _transform(self, image: Image.Image, rng: np.random.Generator) -> torch.Tensor:
+    def _transform(self, image: Image.Image, rng: np.random.Generator, resolution: int) -> torch.Tensor:
         width, height = image.size
-        resolution = self.crop.resolution
         if self.train:
             box = random_crop_box(width, height, rng, self.crop)
             flip = bool(self.crop.hflip and rng.random() < 0.5)
@@ -212,17 +227,23 @@ class _PairMaker:
             box, flip = (0.0, 0.0, float(width), float(height)), False
         return crop_to_tensor(image, box, resolution, flip=flip)
 
-    def _pair(self, row: dict[str, Any], index: int) -> dict[str, Any] | str:
-        """The sample for `row` (augmented with a generator seeded by (seed, epoch, index)), or why it was skipped."""
+    def _pair(self, row: dict[str, Any], index: int, position: int = 0) -> dict[str, Any] | str:
+        """The sample for `row` (augmented with a generator seeded by (seed, epoch, index)), or why it was skipped.
+
+        `position` in the epoch's order picks the batch, and so the side of a multi-scale batch.
+        """
+        resolution = self.crop.resolution
+        if self.train:
+            resolution = self.crop.side_for_batch(self.seed, self.epoch, position // self.crop.batch_size)
         # Training crops are downsampled anyway: let JPEGs decode at a reduced scale.
-        draft = (self.crop.resolution * 2, self.crop.resolution * 2) if self.train else None
+        draft = (resolution * 2, resolution * 2) if self.train else None
         try:
             image = _open_record(row[self.image_column], draft_size=draft)
         except (ImageInputError, OSError):
             return "corrupt"
         if self.drop_grayscale and is_grayscale(image):
             return "grayscale"
-        rgb = self._transform(image, np.random.default_rng([self.seed, self.epoch, index]))
+        rgb = self._transform(image, np.random.default_rng([self.seed, self.epoch, index]), resolution)
         l_norm, ab_norm = rgb_to_model_space(rgb)
         sample: dict[str, Any] = {"L": l_norm, "ab": ab_norm, "index": index}
         if self.caption_column:
@@ -263,7 +284,7 @@ class ColorizationDataset(_PairMaker, torch.utils.data.Dataset):
         skipped: dict[str, list[int]] = {"corrupt": [], "grayscale": []}
         for attempt in range(_MAX_REPLACEMENTS):
             index = int(order[(position + attempt) % len(order)])
-            sample = self._pair(self.data[index], index)
+            sample = self._pair(self.data[index], index, position)
             if isinstance(sample, str):
                 skipped[sample].append(index)
                 continue
@@ -292,7 +313,7 @@ class StreamingColorizationDataset(_PairMaker, torch.utils.data.IterableDataset)
             stream.set_epoch(self.epoch)
         skipped: dict[str, list[int]] = {"corrupt": [], "grayscale": []}
         for position, row in enumerate(stream):
-            sample = self._pair(row, position)
+            sample = self._pair(row, position, position)
             if isinstance(sample, str):
                 skipped[sample].append(position)
                 if len(skipped["corrupt"]) + len(skipped["grayscale"]) >= _MAX_REPLACEMENTS:
@@ -313,6 +334,26 @@ def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
     if "caption" in samples[0]:
         batch["caption"] = [s["caption"] for s in samples]
     return batch
+
+
+def prior_batches(dataset: ColorizationDataset | StreamingColorizationDataset, *, count: int = 256) -> list[Any]:
+    """The ab planes of the first `count` training samples of epoch 0, for estimating the colour prior.
+
+    Always epoch 0, whatever epoch a resumed run is in, so a resumed run derives the same class weights.
+    """
+    saved_epoch = dataset.epoch
+    dataset.set_epoch(0)
+    try:
+        if isinstance(dataset, StreamingColorizationDataset):
+            planes = []
+            for sample in dataset:
+                planes.append(sample["ab"][None])
+                if len(planes) >= count:
+                    break
+            return planes
+        return [dataset[position]["ab"][None] for position in range(min(count, len(dataset)))]
+    finally:
+        dataset.set_epoch(saved_epoch)
 
 
 def record_bytes(image: Image.Image) -> bytes:

@@ -38,7 +38,18 @@ class TrainingError(RuntimeError):
     """Training cannot go on; the message says why and what to change."""
 
 
-def build_datasets(args: argparse.Namespace) -> tuple[TrainDataset, Validator | None]:
+def native_working_size(args: argparse.Namespace, size_multiple: int) -> int:
+    """The working size a colorizer trained with `args` serves best: its resolution, or the middle of its range.
+
+    Validation runs at this size, and the saved config records it so app, CLI and evaluation use it by default.
+    """
+    if not args.max_resolution or args.max_resolution == args.resolution:
+        return args.resolution
+    middle = (args.resolution + args.max_resolution) / 2
+    return max(size_multiple, round(middle / size_multiple) * size_multiple)
+
+
+def build_datasets(args: argparse.Namespace, size_multiple: int = 1) -> tuple[TrainDataset, Validator | None]:
     train_split, val_split, column = load_splits(
         args.dataset,
         dataset_config=args.dataset_config,
@@ -51,7 +62,15 @@ def build_datasets(args: argparse.Namespace) -> tuple[TrainDataset, Validator | 
         max_train_samples=args.max_train_samples,
         seed=args.seed,
     )
-    crop = CropConfig(resolution=args.resolution, scale=tuple(args.crop_scale), hflip=not args.no_hflip)
+    crop = CropConfig(
+        resolution=args.resolution,
+        scale=tuple(args.crop_scale),
+        hflip=not args.no_hflip,
+        max_resolution=args.max_resolution,
+        size_multiple=size_multiple,
+        batch_size=args.train_batch_size,
+    )
+    val_crop = CropConfig(resolution=native_working_size(args, size_multiple))
     options = dict(
         image_column=column,
         caption_column=args.caption_column,
@@ -68,7 +87,12 @@ def build_datasets(args: argparse.Namespace) -> tuple[TrainDataset, Validator | 
     validator = None
     if val_split is not None and len(val_split) > 0:
         val = ColorizationDataset(
-            val_split, image_column=column, crop=crop, train=False, seed=args.seed, drop_grayscale=args.drop_grayscale
+            val_split,
+            image_column=column,
+            crop=val_crop,
+            train=False,
+            seed=args.seed,
+            drop_grayscale=args.drop_grayscale,
         )
         count = min(args.num_validation_images, len(val))
         samples, seen, corrupt, grayscale = [], set(), set(), set()

@@ -17,9 +17,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.ab_classes import class_prior, rebalanced_cross_entropy, rebalancing_weights
 from models.color import model_space_to_rgb
 
-LOSS_NAMES = ("l1", "mse", "ssim", "perceptual")
+LOSS_NAMES = ("l1", "huber", "mse", "ssim", "perceptual", "classes")
+HUBER_DELTA = 0.1  # in normalised ab (x110 = 11 ab units): L2 near the truth, L1 for the ambiguous large errors
 
 
 def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
@@ -112,6 +114,7 @@ class ReconstructionLoss(nn.Module):
             )
         self.weights = weights
         self.vgg = vgg
+        self.class_weights: torch.Tensor | None = None  # set by fit_class_weights when "classes" is used
 
     @classmethod
     def from_spec(cls, spec: str, *, perceptual_weights: str | None = None) -> ReconstructionLoss:
@@ -128,12 +131,35 @@ class ReconstructionLoss(nn.Module):
         vgg = VGG16Features.from_file(perceptual_weights) if "perceptual" in weights and perceptual_weights else None
         return cls(weights, vgg=vgg)
 
+    @property
+    def needs_logits(self) -> bool:
+        return "classes" in self.weights
+
+    def fit_class_weights(self, ab_norm_batches: list[torch.Tensor], *, mix: float = 0.5) -> None:
+        """Zhang et al.'s class rebalancing from the training split's colour prior (deterministic for a dataset)."""
+        self.class_weights = rebalancing_weights(class_prior(ab_norm_batches), mix=mix)
+
     def forward(
-        self, l_norm: torch.Tensor, pred_ab: torch.Tensor, target_ab: torch.Tensor
+        self,
+        l_norm: torch.Tensor,
+        pred_ab: torch.Tensor,
+        target_ab: torch.Tensor,
+        *,
+        logits: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         parts: dict[str, torch.Tensor] = {}
+        if "classes" in self.weights:
+            if logits is None or self.class_weights is None:
+                raise ValueError(
+                    "The 'classes' loss needs a colorizer built with ab_classes (it predicts colour-bin logits) and "
+                    "class weights from the training data; use e.g. --model unet --model_overrides "
+                    "'{\"ab_classes\": true}'."
+                )
+            parts["classes"] = rebalanced_cross_entropy(logits, target_ab, self.class_weights)
         if "l1" in self.weights:
             parts["l1"] = F.l1_loss(pred_ab, target_ab)
+        if "huber" in self.weights:
+            parts["huber"] = F.huber_loss(pred_ab, target_ab, delta=HUBER_DELTA)
         if "mse" in self.weights:
             parts["mse"] = F.mse_loss(pred_ab, target_ab)
         if "ssim" in self.weights:

@@ -29,13 +29,14 @@ from accelerate import Accelerator
 from accelerate.utils import ProjectConfiguration, broadcast_object_list, set_seed
 from tqdm.auto import tqdm
 
+from models.ab_classes import AbClassHead
 from models.base import WEIGHTS_NAME, ColorizationNet
 from models.hub import load_model, save_model_atomically
 from models.pix2pix import GANLoss, PatchDiscriminator
 from models.registry import create_model
 from trainer.args import loggable, parse_args
 from trainer.checkpoints import TrainingState, save_checkpoint
-from trainer.data import DataError
+from trainer.data import DataError, prior_batches
 from trainer.loop import (
     StepLog,
     TrainingError,
@@ -98,12 +99,17 @@ def main(args: argparse.Namespace) -> Path:
             f"--resolution {args.resolution} is not a multiple of {multiple}, which {args.model} needs; "
             f"use e.g. {max(multiple, args.resolution // multiple * multiple)}."
         )
+    if args.max_resolution and args.max_resolution % multiple:
+        raise TrainingError(
+            f"--max_resolution {args.max_resolution} is not a multiple of {multiple}, which {args.model} needs; "
+            f"use e.g. {max(multiple, args.max_resolution // multiple * multiple)}."
+        )
     criterion = ReconstructionLoss.from_spec(args.losses, perceptual_weights=args.perceptual_weights)
     gan_loss = GANLoss(args.gan_mode, real_label=args.real_label)
     if args.channels_last:
         generator = generator.to(memory_format=torch.channels_last)
 
-    train_dataset, validator = build_datasets(args)
+    train_dataset, validator = build_datasets(args, multiple)
     loader = make_train_loader(args, train_dataset)
     betas = (args.adam_beta1, args.adam_beta2)
     optimizer_g = torch.optim.Adam(
@@ -153,6 +159,14 @@ def main(args: argparse.Namespace) -> Path:
         output_dir.mkdir(parents=True, exist_ok=True)
         accelerator.init_trackers("colorlab", config=loggable(args))
     unwrapped_d = accelerator.unwrap_model(discriminator) if discriminator is not None else None
+    unwrapped_g = accelerator.unwrap_model(generator)
+    if criterion.needs_logits:
+        if not getattr(unwrapped_g, "ab_classes", False):
+            raise TrainingError(
+                f"--losses {args.losses} needs a colorizer that predicts colour classes; build it with "
+                "--model_overrides '{\"ab_classes\": true}' (unet and resunet support it)."
+            )
+        criterion.fit_class_weights(prior_batches(train_dataset), mix=args.class_rebalancing)
 
     def evaluation_model() -> torch.nn.Module:
         return ema.module if ema is not None else accelerator.unwrap_model(generator)
@@ -207,8 +221,14 @@ def main(args: argparse.Namespace) -> Path:
             d_active = discriminator is not None and state.global_step >= d_start
             with accelerator.accumulate(*(m for m in (generator, discriminator) if m is not None)):
                 with accelerator.autocast():
-                    fake_ab = generator(l_norm)
-                    reconstruction, parts = criterion(l_norm, fake_ab.float(), ab_norm)
+                    if criterion.needs_logits:
+                        logits = generator(l_norm, return_logits=True)
+                        fake_ab = AbClassHead.decode(
+                            logits, temperature=unwrapped_g.temperature, size=l_norm.shape[-2:]
+                        )
+                    else:
+                        logits, fake_ab = None, generator(l_norm)
+                    reconstruction, parts = criterion(l_norm, fake_ab.float(), ab_norm, logits=logits)
                 logs = {k: float(v.detach()) for k, v in parts.items()}
                 skipped = False
                 if d_active:
