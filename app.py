@@ -290,8 +290,8 @@ def _arena_tab(ctx: logic.AppContext, board_outputs: list[gr.components.Componen
 
     def on_next(path: str | None, keep: bool, request: gr.Request, profile: gr.OAuthProfile | None) -> list[Any]:
         round_ = _user_error(lambda: logic.arena_round(ctx, path, voter=_voter(ctx, request, profile), consent=keep))
-        photo = round_.example or "your photo"
-        text = f"**Which colorization looks more natural?** Photo: {photo}."
+        # The photo is not named: a name told scripts which example to re-run through /colorize to spot the models.
+        text = "**Which colorization looks more natural?**"
         enabled = [gr.update(interactive=True)] * len(buttons)
         return [round_.token, str(round_.image_a), str(round_.image_b), None, None, text, "", *enabled]
 

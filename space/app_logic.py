@@ -34,6 +34,7 @@ from space.identity import VoterPolicy
 from space.leaderboard import leaderboard_plot, leaderboard_table, win_rate_matrix
 from space.limits import ArenaLimits
 from space.model_pool import ModelPool, PoolEntry
+from space.outliers import excluded_summary, shadow_exclude
 from space.outputs import OutputFolder, safe_stem
 from space.ratings import RatingsStore, Vote
 from space.uploads import Upload, UploadReader
@@ -368,10 +369,16 @@ def leaderboard_view(ctx: AppContext) -> LeaderboardView:
     with ctx._board_lock:
         if ctx._board_cache is not None and ctx._board_cache[0] == key:
             return ctx._board_cache[1]
+        votes, flags = shadow_exclude(votes, models)  # flagged voters stay in the database and the export
         raw = leaderboard_table(votes, models, min_votes=ctx.min_votes)
         counted = int(raw["votes"].sum() // 2)
         provisional = raw.loc[raw["provisional"], "model"].tolist()
         summary = f"**{counted} vote{'s' if counted != 1 else ''}** between the {len(models)} served models."
+        if flags:
+            summary += (
+                f" Left out: {excluded_summary(flags)} whose votes the ranking of everyone else cannot explain "
+                "(a statistical outlier test); they are kept in the export with the reason."
+            )
         if provisional:
             summary += (
                 f" Models with fewer than {ctx.min_votes} votes are marked *provisional*: "

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from space.examples import Example
@@ -91,6 +92,24 @@ class PairScheduler:
             self._pending.pop(token, None)
 
 
+# Re-identification: a deterministic model gives byte-identical output when someone re-runs the same photo through
+# /colorize, which told the sides apart in 10 of 10 rounds. Each round therefore runs at a working size drawn from
+# these offsets (both sides alike) and gets +-1/255 of random dither: invisible, but never byte-identical. An
+# attacker who compares approximately can still tell the models apart (benchmarks/bench_arena_attack.py measures
+# it), which is why the ranking is defended statistically too (space.outliers).
+SIZE_JITTER = (-32, 0, 32)
+
+
+def dither(image: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """`image` with -1, 0 or +1 added at random to each colour value (alpha untouched)."""
+    if image.mode not in ("RGB", "RGBA"):
+        return image
+    array = np.array(image)
+    colour = array[..., :3].astype(np.int16) + rng.integers(-1, 2, size=array[..., :3].shape, dtype=np.int16)
+    array[..., :3] = np.clip(colour, 0, 255).astype(np.uint8)
+    return Image.fromarray(array, image.mode)
+
+
 @dataclass(frozen=True)
 class ArenaRound:
     """What the browser may see before the vote: two images and nothing about their models."""
@@ -112,6 +131,7 @@ class Arena:
         working_size: int = 256,
         seed: int | None = None,
         uploads: UploadReader | None = None,
+        disguise: bool = True,
     ) -> None:
         self.pool = pool
         self.store = store
@@ -121,6 +141,8 @@ class Arena:
         self.scheduler = PairScheduler(store, pool.names(), seed=seed)
         self._rng = random.Random(seed)
         self.uploads = uploads or UploadReader()
+        self.disguise = disguise
+        self._noise = np.random.default_rng()  # unpredictable on purpose: the disguise must not be replayable
 
     def _pick_path(self, upload: str | Path | None) -> tuple[Path, str | None]:
         if upload:
@@ -142,9 +164,11 @@ class Arena:
         first, second = self.scheduler.choose()
         reservation = uuid.uuid4().hex  # counts as pending while colorizing, so concurrent rounds spread out
         self.scheduler.shown(reservation, first, second)
+        # Both sides share one working size, so the comparison stays fair.
+        size = self.working_size + (int(self._noise.choice(SIZE_JITTER)) if self.disguise else 0)
         try:
             colored = {
-                name: self.pool.get(name).colorize(image, working_size=self.working_size, saturation=1.0)
+                name: self.pool.get(name).colorize(image, working_size=size, saturation=1.0)
                 for name in (first, second)
             }
             sha = image_sha256(data)
@@ -155,6 +179,8 @@ class Arena:
         if keep:
             self.store.store_image(sha, data, consent=True)
         folder = self.outputs.new_request()
+        if self.disguise:
+            colored = {name: dither(colored[name], self._noise) for name in colored}
         paths = [
             self.outputs.save_png(colored[name], folder / f"{side}.png")
             for side, name in (("A", pair.model_a), ("B", pair.model_b))

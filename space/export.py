@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
+from space.outliers import flag_outlier_voters
 from space.ratings import DB_NAME, RatingsError, RatingsStore, atomic_write, default_data_dir
 
 # Column name -> type; the order is the column order of every export.
@@ -32,6 +33,8 @@ COLUMNS: dict[str, type] = {
     "rating_b": int,
     "image_sha256": str,
     "voter_id": str,
+    # Why the leaderboard leaves this vote out (space.outliers), computed at export time; empty when it counts.
+    "excluded_reason": str,
 }
 FORMATS = ("jsonl", "csv", "parquet")
 
@@ -117,7 +120,9 @@ def _export(args: argparse.Namespace) -> int:
         print("error: parquet is a binary format; pass --out FILE.parquet.", file=sys.stderr)
         return 2
     with RatingsStore(data_dir) as store:
-        rows = [vote.to_row() for vote in store.votes()]
+        votes = store.votes()
+    flags = flag_outlier_voters(votes)
+    rows = [{**vote.to_row(), "excluded_reason": getattr(flags.get(vote.voter_id), "reason", None)} for vote in votes]
     write_export(rows, args.format, Path(args.out) if args.out else None)
     if args.out:
         print(f"wrote {len(rows)} votes to {args.out}", file=sys.stderr)

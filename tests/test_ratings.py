@@ -321,7 +321,7 @@ def test_export_round_trips(store, tmp_path, fmt, capsys):
     out = tmp_path / f"votes.{fmt}"
     assert main(["export", "--format", fmt, "--data-dir", str(store.data_dir), "--out", str(out)]) == 0
     rows = read_export(out)
-    assert rows == [v.to_row() for v in store.votes()]
+    assert rows == [{**v.to_row(), "excluded_reason": None} for v in store.votes()]
     assert rows[0]["rating_b"] is None and rows[1]["winner"] == "both_bad"
     assert "wrote 2 votes" in capsys.readouterr().err
 

@@ -25,7 +25,14 @@ EXPORT_SUFFIXES = (".jsonl", ".csv", ".parquet")
 
 
 def load_votes(path: str | os.PathLike[str]) -> list[Any]:
-    """Votes from the app's ratings database (the .sqlite3 file or its data folder) or a vote export file."""
+    """The votes the app's leaderboard counts (space.outliers leaves flagged voters out), from the app's ratings
+    database (the .sqlite3 file or its data folder) or a vote export file."""
+    from space.outliers import shadow_exclude
+
+    return shadow_exclude(_all_votes(path))[0]
+
+
+def _all_votes(path: str | os.PathLike[str]) -> list[Any]:
     from space.ratings import DB_NAME, RatingsStore
 
     path = Path(path).expanduser()
