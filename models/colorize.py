@@ -22,6 +22,8 @@ from pathlib import Path
 from PIL import Image
 from tqdm import tqdm
 
+from models.fileperm import public_mode  # standard library only: keeps the CLI's start fast
+
 # The bundled default colorizer; relative paths are looked up in the working directory, then the repo root.
 DEFAULT_MODEL = "weights/pix2pix"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -119,6 +121,7 @@ def save_image_atomically(image: Image.Image, path: Path, image_format: str) -> 
         options = {"format": "PNG"}
     handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
     try:
+        os.fchmod(handle, public_mode())  # mkstemp's 0600 would outlive the rename: honour the umask instead
         with os.fdopen(handle, "wb") as stream:
             image.save(stream, **options)
         os.replace(temporary, path)

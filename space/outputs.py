@@ -1,17 +1,19 @@
 """Where the app writes the PNGs it shows and offers for download: a private temp folder, pruned by age.
 
-    outputs = OutputFolder()                       # tempfile.mkdtemp(prefix="colorlab-outputs-")
+    outputs = OutputFolder()                       # tempfile.mkdtemp(prefix="colorlab-outputs-<pid>-")
     folder = outputs.new_request()                 # one fresh subfolder per request
     path = outputs.save_png(image, folder / "photo_pix2pix.png")
 
 Never the working directory (a Space's app folder is read-only and a clone must stay clean). Gradio
 copies what a handler returns into its own cache, so files here only need to outlive one request;
-folders older than `max_age_s` are deleted whenever a new one is made, and all of it at exit.
+folders older than `max_age_s` are deleted whenever a new one is made, and all of it at exit; at start, the
+folders of app processes that were killed are deleted too.
 """
 
 from __future__ import annotations
 
 import atexit
+import os
 import re
 import shutil
 import tempfile
@@ -34,13 +36,51 @@ def safe_stem(text: str, *, default: str = "image", max_length: int = 60) -> str
 _REQUEST_FOLDER = re.compile(r"^[0-9a-f]{32}$")  # uuid4().hex, as new_request() names them
 
 
+OUTPUTS_PREFIX = "colorlab-outputs-"
+_OWNED_FOLDER = re.compile(rf"^{OUTPUTS_PREFIX}(\d+)-")  # colorlab-outputs-<pid>-<random>
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
+
+
+def prune_dead_output_folders(parent: Path | None = None) -> list[Path]:
+    """Delete the output folders of app processes that no longer run (killed with SIGKILL, OOM, power loss).
+
+    Exit handlers remove a folder when the app stops normally; after a kill -9 it stayed behind (up to 208 MB each).
+    Folders carry their process id in the name, so only folders whose process is gone are removed; a reused
+    process id only means a folder is kept a little longer.
+    """
+    parent = Path(parent or tempfile.gettempdir())
+    removed = []
+    for folder in parent.glob(f"{OUTPUTS_PREFIX}*"):
+        match = _OWNED_FOLDER.match(folder.name)
+        if (
+            match
+            and folder.is_dir()
+            and int(match.group(1)) != os.getpid()
+            and not _process_alive(int(match.group(1)))
+        ):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
 class OutputFolder:
     def __init__(self, root: Path | None = None, *, max_age_s: float = 3600.0) -> None:
-        self.root = Path(root) if root is not None else Path(tempfile.mkdtemp(prefix="colorlab-outputs-"))
+        if root is None:
+            prune_dead_output_folders()
+            root = Path(tempfile.mkdtemp(prefix=f"{OUTPUTS_PREFIX}{os.getpid()}-"))
+            atexit.register(shutil.rmtree, root, True)
+        self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.max_age_s = max_age_s
-        if root is None:
-            atexit.register(shutil.rmtree, self.root, True)
 
     def new_request(self) -> Path:
         self.prune()
