@@ -111,6 +111,12 @@ def _sampling_controls(ctx: logic.AppContext) -> list[gr.components.Component]:
     return [samples, steps, seed, prompt]
 
 
+def _native_sizes(ctx: logic.AppContext) -> str:
+    """ "name 192 px, other 128 px": what the working-size slider's auto means for the models served."""
+    sizes = [f"{name} {ctx.pool.get(name).working_size_for(None)} px" for name in ctx.pool.names()]
+    return ", ".join(sizes) or "no models loaded"
+
+
 def _colorize_tab(ctx: logic.AppContext) -> None:
     names = ctx.pool.names()
     samplers = {name for name, entry in ctx.pool.entries.items() if entry.draws_samples}
@@ -134,13 +140,15 @@ def _colorize_tab(ctx: logic.AppContext) -> None:
                 choices=names, value=names[:3], label="Models", info="Each chosen model colorizes the photo."
             )
             working_size = gr.Slider(
-                *logic.WORKING_SIZE_RANGE,
-                value=256,
+                logic.AUTO_WORKING_SIZE,
+                logic.WORKING_SIZE_RANGE[1],
+                value=logic.AUTO_WORKING_SIZE,
                 step=32,
-                label="Working size (render factor), pixels",
+                label="Working size (render factor), pixels; 0 = auto",
                 info="The model sees the photo at this size; its colour is then upsampled to full resolution. "
-                "Smaller gives steadier colour, larger more detail. Diffusion models sample at the size they were "
-                "trained at.",
+                f"Auto (0) runs each model at its native size: {_native_sizes(ctx)}. Diffusion models always "
+                "sample at the size they were trained at.",
+                elem_id="working-size",
             )
             saturation = gr.Slider(
                 *logic.SATURATION_RANGE, value=1.0, step=0.05, label="Saturation", info="1 = as predicted, 0 = gray."

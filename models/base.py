@@ -21,6 +21,11 @@ from torch import nn
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 ARCHITECTURE_KEY = "architecture"
+# config.json's block of facts that are not constructor arguments: native working size, training facts (the card's
+# source), the dtype the weights are stored in. It travels with the weights, so a from_pretrained -> save_pretrained
+# round trip keeps the card, the dtype and the size the app should serve the model at.
+COLORLAB_KEY = "colorlab"
+_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 
 _ARCHITECTURES: dict[str, type[ColorizationNet]] = {}
 
@@ -57,6 +62,29 @@ class ColorizationNet(
     def __init__(self) -> None:
         super().__init__()
         self.card_data = {}
+        #: the `colorlab` config block without its "training" entry (that is `card_data`)
+        self.colorlab: dict[str, Any] = {}
+
+    @property
+    def native_working_size(self) -> int | None:
+        """The working size this network was trained for (None: unknown, e.g. an untrained network)."""
+        size = self.colorlab.get("native_working_size")
+        return int(size) if isinstance(size, int) and not isinstance(size, bool) and size > 0 else None
+
+    def colorlab_block(self) -> dict[str, Any]:
+        block = dict(self.colorlab)
+        if self.card_data:
+            block["training"] = self.card_data
+        return block
+
+    def apply_colorlab_block(self, block: Any) -> None:
+        """Restore `colorlab` and `card_data` from a saved config's block (ignored unless it is an object)."""
+        if not isinstance(block, dict):
+            return
+        block = dict(block)
+        training = block.pop("training", {})
+        self.colorlab = block
+        self.card_data = dict(training) if isinstance(training, dict) else {}
 
     @property
     def size_multiple(self) -> int:
@@ -82,13 +110,26 @@ class ColorizationNet(
         return sum(p.numel() for p in self.parameters())
 
     def hub_config(self) -> dict[str, Any]:
-        return {ARCHITECTURE_KEY: type(self).__name__, **getattr(self, "_hub_mixin_config", {})}
+        config = {k: v for k, v in getattr(self, "_hub_mixin_config", {}).items() if k != COLORLAB_KEY}
+        config = {ARCHITECTURE_KEY: type(self).__name__, **config}
+        block = self.colorlab_block()
+        if block:
+            config[COLORLAB_KEY] = block
+        return config
 
     # --- saving ---------------------------------------------------------------------------------
     def save_pretrained(  # type: ignore[override]
         self, save_directory: str | Path, *, dtype: torch.dtype | None = None, **kwargs: Any
     ) -> str | None:
-        """Write config.json, model.safetensors (optionally cast, e.g. fp16 to halve the size) and README.md."""
+        """Write config.json, model.safetensors (optionally cast, e.g. fp16 to halve the size) and README.md.
+
+        Without `dtype`, the weights keep the dtype they were stored in when loaded (recorded in the colorlab
+        block), so re-saving a bundled fp16 model does not double its size.
+        """
+        if dtype is None:
+            dtype = _DTYPES.get(str(self.colorlab.get("weights_dtype")))
+        if dtype is not None:
+            self.colorlab["weights_dtype"] = str(dtype).removeprefix("torch.")
         self._save_dtype = dtype
         try:
             return super().save_pretrained(save_directory, config=self.hub_config(), **kwargs)
@@ -119,8 +160,10 @@ class ColorizationNet(
             from models.hub import download_model_folder
 
             model_id = str(download_model_folder(model_id, revision=revision))  # weights from the config's revision
+        model_kwargs.pop(COLORLAB_KEY, None)
         model = cls(**model_kwargs)
         load_weights_strict(model, Path(model_id) / WEIGHTS_NAME)
+        model.apply_colorlab_block(read_config(Path(model_id)).get(COLORLAB_KEY))
         return model.to(map_location).eval()
 
 

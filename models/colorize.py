@@ -1,4 +1,4 @@
-"""python -m models.colorize [--model SOURCE] INPUT... --out DIR [--working-size 256] [--saturation 1.0] [--format png]
+"""python -m models.colorize [--model SOURCE] INPUT... --out DIR [--working-size auto] [--flip-average] [--format png]
 
 Colorize photographs from the command line with any ColorLab colorizer (a local model folder or a
 Hub repo id). INPUTs are image files or folders (their image files, not recursive). Each result is
@@ -46,6 +46,19 @@ class RunSummary:
     failed: list[tuple[Path, str]] = field(default_factory=list)
 
 
+def parse_working_size(text: str | None) -> int | None:
+    """--working-size: pixels (>= 16) or 'auto' (None: the model's native size); ValueError with the fix."""
+    if text is None or text.strip().lower() == "auto":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"--working-size must be a number of pixels or 'auto', got {text!r}.") from None
+    if value < 16:
+        raise ValueError(f"--working-size must be at least 16 pixels, got {value}.")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m models.colorize",
@@ -62,9 +75,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit) for a repo id")
     parser.add_argument(
         "--working-size",
-        type=int,
-        default=256,
-        help="side the network sees; colour is upsampled to full size (default: 256)",
+        default="auto",
+        metavar="PIXELS|auto",
+        help="side the network sees; colour is upsampled to full size (default: auto, the size the model was "
+        "trained for, recorded in its config)",
+    )
+    parser.add_argument(
+        "--flip-average",
+        action="store_true",
+        help="average with the prediction for the mirrored photo (steadier colour, twice the network time)",
+    )
+    parser.add_argument(
+        "--keep-aspect",
+        action="store_true",
+        help="run the network on a rectangle of the photo's aspect instead of the whole photo squashed to a square",
     )
     parser.add_argument(
         "--saturation", type=float, default=1.0, help="scale the predicted colour (0 = gray, 1 = as predicted)"
@@ -165,7 +189,13 @@ def colorize_files(args: argparse.Namespace, paths: list[Path]) -> RunSummary:
             _report(progress, f"skipped {path}: {target} exists (pass --overwrite to replace it).")
             continue
         try:
-            result = colorizer.colorize(path, working_size=args.working_size, saturation=args.saturation)
+            result = colorizer.colorize(
+                path,
+                working_size=args.working_size,
+                saturation=args.saturation,
+                keep_aspect=args.keep_aspect,
+                flip_average=args.flip_average,
+            )
             save_image_atomically(result, target, args.format)
         except ValueError as error:  # ImageInputError and pipeline checks: already one sentence
             summary.failed.append((path, str(error)))
@@ -181,8 +211,10 @@ def colorize_files(args: argparse.Namespace, paths: list[Path]) -> RunSummary:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.working_size < 16:
-        print(f"error: --working-size must be at least 16 pixels, got {args.working_size}.", file=sys.stderr)
+    try:
+        args.working_size = parse_working_size(args.working_size)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     if args.saturation < 0:
         print(f"error: --saturation must be >= 0 (1 = as predicted), got {args.saturation}.", file=sys.stderr)

@@ -24,7 +24,8 @@ def _metrics_table(metrics: dict[str, dict[str, float]]) -> str:
     """`{"model": {"psnr": ..}, "grayscale baseline": {...}}` -> a markdown table."""
     columns = sorted({name for row in metrics.values() for name in row})
     lines = ["| | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
-    for row_name, row in metrics.items():
+    # JSON configs store the rows sorted by name; the model's rows come first, the baseline it must beat last.
+    for row_name, row in sorted(metrics.items(), key=lambda item: "baseline" in item[0]):
         cells = [f"{row[c]:.4g}" if c in row else "" for c in columns]
         lines.append(f"| {row_name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -72,7 +73,17 @@ def render_model_card(model: Any) -> ModelCard:
         + (f" (registry variant `{info['variant']}`)" if info.get("variant") else "")
         + f"\n- parameters: {parameters:,} ({parameters / 1e6:.2f} M)"
         + f"\n- input: L / 50 - 1, shape (B, 1, H, W), H and W multiples of {model.size_multiple}"
-        + "\n- output: ab / 110 through tanh, shape (B, 2, H, W)",
+        + (
+            "\n- output: 529 colour-bin logits at 1/4 resolution, decoded as the annealed mean "
+            f"(temperature {model.temperature}) to ab / 110, shape (B, 2, H, W)"
+            if getattr(model, "ab_classes", False)
+            else "\n- output: ab / 110 through tanh, shape (B, 2, H, W)"
+        )
+        + (
+            f"\n- native working size: {model.native_working_size} px (the app, CLI and evaluation use it by default)"
+            if getattr(model, "native_working_size", None)
+            else ""
+        ),
     ]
     sections += training_sections(
         info, what="These weights have", samples_caption="gray input | prediction | ground truth"

@@ -1,12 +1,19 @@
 """`Colorizer`: any PIL image in, full-resolution colour PIL image out (shared by app, CLI and evaluation).
 
     colorizer = Colorizer(create_model("pix2pix_tiny"))
-    color = colorizer.colorize(Image.open("photo.jpg"), working_size=256)
+    color = colorizer.colorize(Image.open("photo.jpg"))                  # at the model's native working size
+    color = colorizer.colorize(Image.open("photo.jpg"), working_size=384, flip_average=True)
 
 The network runs at `working_size` (DeOldify's render factor: smaller is steadier, larger is more
-detailed); its ab is upsampled guided by the full-resolution L and recombined with that L, so the
-output has the input's size and lightness exactly (chroma is pulled into gamut at constant L).
-A colour input is colorized from its own L, so people can compare with the original.
+detailed); by default ("auto", None) at the model's native working size, the size it was trained for,
+recorded in its config. Its ab is upsampled guided by the full-resolution L and recombined with that L, so
+the output has the input's size and lightness exactly (chroma is pulled into gamut at constant L). A colour
+input is colorized from its own L, so people can compare with the original.
+
+The working image is the whole photo squashed to a square (`keep_aspect=False`, the default: it measured
+better than keeping the aspect on the validation split, see docs/colour-quality.md) or, with `keep_aspect`,
+a rectangle of about the same area. `flip_average` averages the prediction with that of the mirrored photo
+(test-time augmentation: twice the network time).
 """
 
 from __future__ import annotations
@@ -47,7 +54,11 @@ def prepare_image(source: ImageSource) -> PreparedImage:
     return PreparedImage(lightness=lightness_from_rgb(rgb).unsqueeze(0), alpha=alpha)
 
 
-def _round_to_multiple(value: int, multiple: int) -> int:
+DEFAULT_WORKING_SIZE = 256  # for networks that do not record a native size (untrained, or saved before it existed)
+WorkingSize = int | str | None  # pixels, or None / "auto" for the model's native size
+
+
+def _round_to_multiple(value: float, multiple: int) -> int:
     return max(multiple, round(value / multiple) * multiple)
 
 
@@ -66,24 +77,61 @@ class Colorizer:
     def size_multiple(self) -> int:
         return int(getattr(self.model, "size_multiple", 1))
 
-    def working_side(self, working_size: int) -> int:
-        if working_size < 16:
-            raise ValueError(f"working_size must be at least 16 pixels, got {working_size}.")
-        return _round_to_multiple(working_size, self.size_multiple)
+    @property
+    def native_working_size(self) -> int:
+        """The working size the network was trained for, from its saved config (256 when it records none)."""
+        return getattr(self.model, "native_working_size", None) or DEFAULT_WORKING_SIZE
+
+    def resolve_working_size(self, working_size: WorkingSize) -> int:
+        """Pixels for a requested working size: None or "auto" mean the native size."""
+        if working_size is None or (isinstance(working_size, str) and working_size.strip().lower() == "auto"):
+            return self.native_working_size
+        try:
+            return int(working_size)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"working_size must be a number of pixels or 'auto', got {working_size!r}.") from error
+
+    def working_side(self, working_size: WorkingSize) -> int:
+        size = self.resolve_working_size(working_size)
+        if size < 16:
+            raise ValueError(f"working_size must be at least 16 pixels, got {size}.")
+        return _round_to_multiple(size, self.size_multiple)
+
+    def working_shape(
+        self, prepared: PreparedImage, working_size: WorkingSize, *, keep_aspect: bool
+    ) -> tuple[int, int]:
+        """(height, width) of the network's input: a square, or with `keep_aspect` the photo's aspect at ~ the
+        square's area (each side a multiple of the network's size multiple)."""
+        side = self.working_side(working_size)
+        if not keep_aspect:
+            return side, side
+        height, width = prepared.lightness.shape[-2:]
+        scale = side / (height * width) ** 0.5
+        return _round_to_multiple(height * scale, self.size_multiple), _round_to_multiple(
+            width * scale, self.size_multiple
+        )
 
     @torch.inference_mode()
     def predict_ab(self, l_norm: torch.Tensor) -> torch.Tensor:
-        """(B, 1, s, s) normalised L -> (B, 2, s, s) normalised ab."""
+        """(B, 1, h, w) normalised L -> (B, 2, h, w) normalised ab."""
         return self.model(l_norm.to(self.device)).float().cpu()
 
-    def working_lightness(self, prepared: PreparedImage, working_size: int) -> torch.Tensor:
-        """The network's square input: full-res L area-downsampled (or bilinearly upsampled) to the working side."""
-        side = self.working_side(working_size)
+    def predict_ab_flip_averaged(self, l_norm: torch.Tensor) -> torch.Tensor:
+        """Mean of the prediction and the un-mirrored prediction of the mirrored input (one batch of 2B)."""
+        both = self.predict_ab(torch.cat([l_norm, l_norm.flip(-1)]))
+        straight, mirrored = both.chunk(2)
+        return 0.5 * (straight + mirrored.flip(-1))
+
+    def working_lightness(
+        self, prepared: PreparedImage, working_size: WorkingSize = None, *, keep_aspect: bool = False
+    ) -> torch.Tensor:
+        """The network's input: full-res L area-downsampled (or bilinearly upsampled) to the working shape."""
+        shape = self.working_shape(prepared, working_size, keep_aspect=keep_aspect)
         height, width = prepared.lightness.shape[-2:]
-        mode = "area" if height >= side and width >= side else "bilinear"
+        mode = "area" if height >= shape[0] and width >= shape[1] else "bilinear"
         # antialias: a strip (4000x100) is upsampled on one axis but must still be low-passed on the other
         kwargs = {} if mode == "area" else {"align_corners": False, "antialias": True}
-        return F.interpolate(prepared.lightness, size=(side, side), mode=mode, **kwargs)
+        return F.interpolate(prepared.lightness, size=shape, mode=mode, **kwargs)
 
     def finish(
         self,
@@ -102,27 +150,57 @@ class Colorizer:
             return Image.fromarray(np.dstack([array, prepared.alpha]), mode="RGBA")
         return Image.fromarray(array, mode="RGB")
 
-    def colorize(self, image: ImageSource, *, working_size: int = 256, saturation: float = 1.0) -> Image.Image:
+    def colorize(
+        self,
+        image: ImageSource,
+        *,
+        working_size: WorkingSize = None,
+        saturation: float = 1.0,
+        keep_aspect: bool = False,
+        flip_average: bool = False,
+    ) -> Image.Image:
         """Colorize one image at full resolution; output size and L equal the input's."""
-        return self.colorize_batch([image], working_size=working_size, saturation=saturation)[0]
+        return self.colorize_batch(
+            [image],
+            working_size=working_size,
+            saturation=saturation,
+            keep_aspect=keep_aspect,
+            flip_average=flip_average,
+        )[0]
 
     def colorize_batch(
-        self, images: Iterable[ImageSource], *, working_size: int = 256, saturation: float = 1.0, batch_size: int = 8
+        self,
+        images: Iterable[ImageSource],
+        *,
+        working_size: WorkingSize = None,
+        saturation: float = 1.0,
+        batch_size: int = 8,
+        keep_aspect: bool = False,
+        flip_average: bool = False,
     ) -> list[Image.Image]:
         """Colorize many images, running the network `batch_size` working images at a time."""
         if saturation < 0:
             raise ValueError(f"saturation must be >= 0 (1 = as predicted), got {saturation}.")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+        self.working_side(working_size)  # a bad size fails before any photo is decoded
+        predict = self.predict_ab_flip_averaged if flip_average else self.predict_ab
         results: list[Image.Image] = []
         pending: list[PreparedImage] = []
 
-        def flush(group: Sequence[PreparedImage]) -> None:
-            small = torch.cat([self.working_lightness(p, working_size) for p in group])
-            ab = self.predict_ab(normalize_l(small))
+        def run_group(group: Sequence[PreparedImage]) -> None:
+            small = torch.cat([self.working_lightness(p, working_size, keep_aspect=keep_aspect) for p in group])
+            ab = predict(normalize_l(small))
             results.extend(
                 self.finish(p, small[i : i + 1], ab[i : i + 1], saturation=saturation) for i, p in enumerate(group)
             )
+
+        def flush(group: Sequence[PreparedImage]) -> None:
+            if not keep_aspect:
+                run_group(group)
+                return
+            for prepared in group:  # rectangles of different aspects cannot share a batch
+                run_group([prepared])
 
         for image in images:
             pending.append(prepare_image(image))

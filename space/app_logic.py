@@ -1,7 +1,7 @@
 """What the Gradio UI calls: plain functions over an `AppContext`, testable without a browser or a server.
 
     ctx = AppContext.from_env()        # models, ratings store, arena, examples, output folder
-    outcome = colorize(ctx, "photo.jpg", ["pix2pix"], working_size=256, saturation=1.0)
+    outcome = colorize(ctx, "photo.jpg", ["unet_classes"], working_size=0, saturation=1.0)  # 0: native size
     outcome = colorize(ctx, "photo.jpg", ["controlnet"], options={"num_samples": 4}, cancel_event=event)
     board = leaderboard_view(ctx)      # tables and a figure, cached until a new vote arrives
 
@@ -40,6 +40,7 @@ from space.ratings import RatingsStore, Vote
 from space.uploads import Upload, UploadReader
 
 WORKING_SIZE_RANGE = (64, 1024)
+AUTO_WORKING_SIZE = 0  # the slider's "auto": every model runs at its own native working size (from its config)
 SATURATION_RANGE = (0.0, 2.0)
 # Sampling options of diffusion colorizers a request may set (others are refused before any work).
 SAMPLES_RANGE = (1, 8)
@@ -202,7 +203,7 @@ def colorize(
     image_path: str | Path | None,
     model_names: Sequence[str] | None,
     *,
-    working_size: int = 256,
+    working_size: int = AUTO_WORKING_SIZE,
     saturation: float = 1.0,
     options: Mapping[str, Any] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
@@ -217,7 +218,10 @@ def colorize(
     if not image_path:
         raise ValueError("Upload a photo or pick an example first.")
     entries = ctx.pool.select(model_names)  # refuses names that are not served
-    working_size = int(check_range("The working size", working_size, WORKING_SIZE_RANGE))
+    if working_size is None or working_size == AUTO_WORKING_SIZE:
+        working_size = AUTO_WORKING_SIZE
+    else:
+        working_size = int(check_range("The working size", working_size, WORKING_SIZE_RANGE))
     saturation = float(check_range("The saturation", saturation, SATURATION_RANGE))
     options = check_options(options)
     # The file itself, decoded by the project's reader: every bad upload is one sentence naming the user's file.

@@ -115,9 +115,12 @@ class PoolEntry:
         """Whether this colorizer samples several plausible colourings per photo (a diffusion colorizer)."""
         return callable(getattr(self.colorizer, "colorize_samples", None))
 
-    def working_size_for(self, requested: int) -> int:
-        """The working size this model runs at: its native one (diffusion: as trained), else the requested one."""
-        return int(getattr(self.colorizer, "native_working_size", None) or requested)
+    def working_size_for(self, requested: int | None) -> int:
+        """The working size this model runs at: the requested one, or its native one when the request is "auto"
+        (0 or None). Diffusion colorizers always sample at the size they were trained at."""
+        if self.draws_samples or not requested:
+            return int(self.colorizer.native_working_size)
+        return int(requested)
 
     def _declared(self, options: Mapping[str, Any] | None) -> dict[str, Any]:
         declared = self.extra_options
@@ -136,7 +139,9 @@ class PoolEntry:
             one = {**(options or {}), "num_samples": 1}
             return self.colorize_samples(image, working_size=working_size, saturation=saturation, options=one)[0]
         extra = self._declared(options)
-        return self.colorizer.colorize(image, working_size=working_size, saturation=saturation, **extra)
+        return self.colorizer.colorize(
+            image, working_size=self.working_size_for(working_size), saturation=saturation, **extra
+        )
 
     def colorize_samples(
         self,

@@ -30,6 +30,7 @@ from PIL import Image, ImageOps
 from torch import nn
 from tqdm.auto import tqdm
 
+from models.colorize import parse_working_size
 from models.hub import load_colorizer
 from models.imageio import ImageInputError, open_image
 from models.pipeline import Colorizer
@@ -44,6 +45,7 @@ from trainer.pretrained import (
     resolve_weights_file,
     weights_provenance,
 )
+from trainer.sweep import DEFAULT_SWEEP, run_sweep
 
 BASELINE_NAME = "grayscale"
 
@@ -139,7 +141,16 @@ def center_square(image: Image.Image, size: int) -> np.ndarray:
     return np.asarray(square, dtype=np.uint8)
 
 
-def load_eval_images(dataset: str, *, split: str | None, limit: int | None, image_size: int) -> EvalImages:
+def whole_photo(image: Image.Image, size: int) -> np.ndarray:
+    """RGB uint8: the whole photo, resized with Lanczos so its long side is `size` (its aspect kept)."""
+    scale = size / max(image.size)
+    shape = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return np.asarray(image.convert("RGB").resize(shape, Image.Resampling.LANCZOS), dtype=np.uint8)
+
+
+def load_eval_images(
+    dataset: str, *, split: str | None, limit: int | None, image_size: int, fit: str = "square"
+) -> EvalImages:
     """The first `limit` images of the split (dataset order, so every run scores the same images)."""
     from trainer.data import load_splits  # datasets is heavy; and the trainer owns how datasets are opened
 
@@ -151,7 +162,7 @@ def load_eval_images(dataset: str, *, split: str | None, limit: int | None, imag
         record = records[index][column]
         source = (record.get("bytes") or record.get("path")) if isinstance(record, dict) else record
         try:
-            images.rgb.append(center_square(open_image(source), image_size))
+            images.rgb.append((whole_photo if fit == "whole" else center_square)(open_image(source), image_size))
             images.ids.append(_record_id(record, index))
         except ImageInputError as error:
             images.skipped.append(f"{_record_id(record, index)}: {error}")
@@ -204,7 +215,9 @@ def evaluate(
     colorizers: list[Colorizer],
     images: EvalImages,
     *,
-    working_size: int = 256,
+    working_size: int | None = None,
+    keep_aspect: bool = False,
+    flip_average: bool = False,
     batch_size: int = 8,
     seed: int = 0,
     weighted: WeightedMetrics | None = None,
@@ -229,7 +242,10 @@ def evaluate(
             torch.manual_seed(seed)  # stochastic colorizers (diffusion) give the same output on every run
             began, began_cpu = time.perf_counter(), time.process_time()
             outputs = colorizer.colorize_batch(
-                [Image.fromarray(t) for t in targets], working_size=working_size, batch_size=batch_size
+                [Image.fromarray(t) for t in targets],
+                working_size=working_size,
+                batch_size=batch_size,
+                **_pipeline_options(colorizer, keep_aspect=keep_aspect, flip_average=flip_average),
             )
             preds = [np.asarray(o.convert("RGB"), dtype=np.uint8) for o in outputs]
             measured, measured_cpu = time.perf_counter(), time.process_time()
@@ -259,7 +275,31 @@ def evaluate(
     }
 
 
+def _pipeline_options(colorizer: Colorizer, *, keep_aspect: bool, flip_average: bool) -> dict[str, bool]:
+    """Pipeline options for `colorize_batch`; samplers (diffusion) take neither, so only asked-for ones are passed."""
+    options = {}
+    if keep_aspect:
+        options["keep_aspect"] = True
+    if flip_average:
+        options["flip_average"] = True
+    return options
+
+
 # --- command line ---------------------------------------------------------------------------------------------------
+def _working_size(text: str) -> int | None:
+    try:
+        return parse_working_size(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("--working-size ").rstrip(".")) from None
+
+
+def _sizes(text: str) -> list[int]:
+    sizes = [_working_size(part) for part in text.split(",") if part.strip()]
+    if not sizes or any(size is None for size in sizes):
+        raise argparse.ArgumentTypeError(f"expected pixel sizes separated by commas (e.g. 128,256), got {text!r}")
+    return [int(size) for size in sizes]
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m trainer.evaluate", description=__doc__.split("\n\n")[1], allow_abbrev=False
@@ -269,7 +309,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--split", default=None, help="dataset split (default: validation if present, else train)")
     parser.add_argument("--limit", type=int, default=None, help="evaluate the first N images")
     parser.add_argument("--image-size", type=int, default=256, help="side of the center crop every model is scored on")
-    parser.add_argument("--working-size", type=int, default=256, help="side the networks run at (pipeline flag)")
+    parser.add_argument(
+        "--working-size",
+        type=_working_size,
+        default=None,
+        metavar="PIXELS|auto",
+        help="side the networks run at (default: auto, each model's native size from its config)",
+    )
+    parser.add_argument(
+        "--sweep",
+        type=_sizes,
+        default=None,
+        metavar="N,N,...",
+        help=f"also score every model at each of these working sizes (e.g. {','.join(map(str, DEFAULT_SWEEP))})",
+    )
+    parser.add_argument(
+        "--fit",
+        choices=("square", "whole"),
+        default="square",
+        help="square: the centred square crop of --image-size; whole: the whole photo, long side --image-size",
+    )
+    parser.add_argument("--keep-aspect", action="store_true", help="pipeline: keep the photo's aspect (no squash)")
+    parser.add_argument("--flip-average", action="store_true", help="pipeline: average with the mirrored photo")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--out", required=True, help="folder for report.md, report.json, per_image.csv, PNGs")
     parser.add_argument("--grid-images", type=int, default=6, help="images shown in the comparison grid")
@@ -283,7 +344,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = parser.parse_args(argv)
-    for flag in ("limit", "image_size", "working_size", "batch_size", "n_boot"):
+    for flag in ("limit", "image_size", "batch_size", "n_boot"):
         value = getattr(args, flag)
         if value is not None and value < 1:
             parser.error(f"--{flag.replace('_', '-')} must be a positive integer, got {value}.")
@@ -300,7 +361,9 @@ def run(args: argparse.Namespace) -> Path:
     votes = load_votes(args.ratings) if args.ratings else None  # fail fast, before minutes of inference
     colorizers: list[Colorizer] = [GrayscaleBaseline()]
     colorizers += [load_colorizer(s.source, name=s.name, device=args.device) for s in specs]
-    images = load_eval_images(args.dataset, split=args.split, limit=args.limit, image_size=args.image_size)
+    images = load_eval_images(
+        args.dataset, split=args.split, limit=args.limit, image_size=args.image_size, fit=args.fit
+    )
     weighted = load_weighted_metrics(
         lpips_weights=args.lpips_weights,
         inception_weights=args.inception_weights,
@@ -311,6 +374,8 @@ def run(args: argparse.Namespace) -> Path:
         colorizers,
         images,
         working_size=args.working_size,
+        keep_aspect=args.keep_aspect,
+        flip_average=args.flip_average,
         batch_size=args.batch_size,
         seed=args.seed,
         weighted=weighted,
@@ -321,7 +386,19 @@ def run(args: argparse.Namespace) -> Path:
     config["split"] = images.split
     config["sources"] = {BASELINE_NAME: "grayscale baseline (ab = 0)", **{s.name: s.source for s in specs}}
     config["weights"] = weighted.weights
+    config["working_sizes"] = {c.name: c.resolve_working_size(args.working_size) for c in colorizers}
     report = build_report(raw, images, [c.name for c in colorizers], weighted.unavailable, config, votes=votes)
+    if args.sweep:
+        report["sweep"] = run_sweep(
+            evaluate,
+            colorizers,
+            images,
+            sizes=args.sweep,
+            keep_aspect=args.keep_aspect,
+            flip_average=args.flip_average,
+            batch_size=args.batch_size,
+            seed=args.seed,
+        )
     return write_report(report, raw, images, Path(args.out))
 
 

@@ -14,6 +14,8 @@ Conventions (so numbers are comparable across runs and papers):
 - SSIM is scikit-image's `structural_similarity` on RGB in [0, 1] (7x7 uniform window, per channel, averaged).
 - CIEDE2000 is the per-pixel mean of `skimage.color.deltaE_ciede2000`.
 - Colourfulness is Hasler & Susstrunk (2003) on the 0-255 scale of the paper.
+- Blotches is `trainer.artifacts.blotch_share`: the percentage of pixels inside compact colour islands that the
+  ground truth does not have (0 = none).
 - ab AuC follows Zhang, Isola & Efros (2016): the fraction of pixels whose ab error (Euclidean) is within a
   threshold, swept over integer thresholds 0..150, integrated with the trapezoid rule and divided by 150, so it
   lies in [0, 1] and identical images give 1.
@@ -28,9 +30,19 @@ from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.metrics import structural_similarity
 
 from models.color import AB_SCALE
+from trainer.artifacts import blotch_share
 
 AB_PEAK = 2.0 * AB_SCALE  # span of ab in the networks' space, used as PSNR_ab's peak signal
-METRIC_NAMES = ("psnr", "psnr_ab", "ssim", "ciede2000", "colourfulness", "colourfulness_delta", "ab_auc")
+METRIC_NAMES = (
+    "psnr",
+    "psnr_ab",
+    "ssim",
+    "ciede2000",
+    "colourfulness",
+    "colourfulness_delta",
+    "ab_auc",
+    "blotches",
+)
 # Which direction is better, for bolding the best row in reports. None: no direction is better (a more colourful
 # output is not a better one by itself; |delta| to the ground truth's colourfulness is the comparable number).
 HIGHER_IS_BETTER: dict[str, bool | None] = {
@@ -41,6 +53,7 @@ HIGHER_IS_BETTER: dict[str, bool | None] = {
     "colourfulness": None,
     "colourfulness_delta": False,
     "ab_auc": True,
+    "blotches": False,
 }
 
 
@@ -137,6 +150,7 @@ def image_metrics(pred_rgb: np.ndarray, target_rgb: np.ndarray) -> dict[str, flo
         "colourfulness": pred_cf,
         "colourfulness_delta": abs(pred_cf - colourfulness(target_unit)),
         "ab_auc": ab_auc(pred_lab, target_lab),
+        "blotches": blotch_share(pred_lab, target_lab),
     }
 
 

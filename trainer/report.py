@@ -32,6 +32,7 @@ LABELS = {
     "colourfulness": ("Colourfulness", 1),
     "colourfulness_delta": ("ΔColourfulness", 1),
     "ab_auc": ("ab AuC", 4),
+    "blotches": ("Blotches (%)", 3),
     "lpips": ("LPIPS", 4),
     "fid": ("FID", 2),
     "kid": ("KID", 4),
@@ -201,13 +202,25 @@ def human_lines(human: dict) -> list[str]:
     return lines
 
 
+def _working_sizes_text(config: dict) -> str:
+    sizes = config.get("working_sizes")
+    if not sizes:
+        return f"{config.get('working_size') or 'their native'} px"
+    if config.get("working_size"):
+        return f"{config['working_size']} px"
+    return "their native working size (" + ", ".join(f"{n} {s} px" for n, s in sizes.items()) + ")"
+
+
 def render_markdown(report: dict) -> str:
     config = report["config"]
     lines = [
         "# ColorLab evaluation",
         "",
         f"Dataset `{config.get('dataset')}` (split `{config.get('split')}`): {report['n_images']} images, "
-        f"center-cropped to {config.get('image_size')} px; networks run at {config.get('working_size')} px. "
+        f"{'whole photos, long side' if config.get('fit') == 'whole' else 'center-cropped to'} "
+        f"{config.get('image_size')} px; networks run at {_working_sizes_text(config)}"
+        f"{', flip-averaged' if config.get('flip_average') else ''}"
+        f"{', aspect kept' if config.get('keep_aspect') else ''}. "
         f"Cells: mean over images [95% bootstrap CI, {config.get('n_boot')} resamples, seed {config.get('seed')}]; "
         "best value per column in **bold**.",
         "",
@@ -235,6 +248,10 @@ def render_markdown(report: dict) -> str:
         lines += ["", f"Skipped {len(report['skipped_images'])} unreadable images (listed in report.json)."]
     if "human" in report:
         lines += ["", *human_lines(report["human"])]
+    if "sweep" in report:
+        from trainer.sweep import sweep_lines
+
+        lines += ["", *sweep_lines(report["sweep"])]
     lines += [
         "",
         "## Files",

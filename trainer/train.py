@@ -46,6 +46,7 @@ from trainer.loop import (
     epoch_batches,
     launch_command,
     make_train_loader,
+    native_working_size,
     push_if_asked,
     release,
     resume_if_asked,
@@ -53,6 +54,14 @@ from trainer.loop import (
     training_length,
 )
 from trainer.losses import ReconstructionLoss
+from trainer.preflight import (
+    OutputNotWritable,
+    as_write_error,
+    check_colour_photos,
+    check_output_dir,
+    describe_write_error,
+    use_validation_split,
+)
 from trainer.schedule import build_scheduler
 from trainer.validation import Validator, improved, plot_history, validation_metrics
 
@@ -82,6 +91,10 @@ def main(args: argparse.Namespace) -> Path:
         ),
     )
     set_seed(args.seed)
+    check_output_dir(output_dir)  # an unwritable folder fails now, with a sentence, not at the first save
+    validation_note = use_validation_split(args)
+    if validation_note and accelerator.is_main_process:
+        tqdm.write(validation_note)
     if args.model == "controlnet":
         from trainer.train_controlnet import train_controlnet
 
@@ -104,12 +117,20 @@ def main(args: argparse.Namespace) -> Path:
             f"--max_resolution {args.max_resolution} is not a multiple of {multiple}, which {args.model} needs; "
             f"use e.g. {max(multiple, args.max_resolution // multiple * multiple)}."
         )
+    generator.colorlab.update(
+        kind="colour classes" if getattr(generator, "ab_classes", False) else "regression",
+        native_working_size=native_working_size(args, multiple),
+        trained_resolution=[args.resolution, args.max_resolution or args.resolution],
+    )
+    if wants_discriminator(args):
+        generator.colorlab["kind"] += " + GAN"
     criterion = ReconstructionLoss.from_spec(args.losses, perceptual_weights=args.perceptual_weights)
     gan_loss = GANLoss(args.gan_mode, real_label=args.real_label)
     if args.channels_last:
         generator = generator.to(memory_format=torch.channels_last)
 
     train_dataset, validator = build_datasets(args, multiple)
+    check_colour_photos(train_dataset, args)  # mostly black-and-white photos: refused unless --allow_grayscale
     loader = make_train_loader(args, train_dataset)
     betas = (args.adam_beta1, args.adam_beta2)
     optimizer_g = torch.optim.Adam(
@@ -328,7 +349,9 @@ def finish(
         dataset=args.dataset,
         steps=state.global_step,
         images_seen=state.images_seen,
-        resolution=args.resolution,
+        resolution=f"{args.resolution}-{args.max_resolution} px (multi-scale)"
+        if args.max_resolution and args.max_resolution != args.resolution
+        else f"{args.resolution} px",
         losses=args.losses
         + (
             f" + {args.lambda_gan} x {args.gan_mode} GAN (x{args.lambda_l1} on reconstruction)"
@@ -366,8 +389,14 @@ def cli(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         main(args)
-    except (TrainingError, DataError, ValueError) as error:
+    except (TrainingError, DataError, ValueError, OutputNotWritable) as error:
         print(f"error: {error}", file=sys.stderr)
+        return 1
+    except Exception as error:  # disk full, read-only or forbidden while saving: say so, the checkpoints are intact
+        write_error = as_write_error(error)
+        if write_error is None:
+            raise
+        print(f"error: {describe_write_error(write_error, args.output_dir)}", file=sys.stderr)
         return 1
     return 0
 

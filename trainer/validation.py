@@ -15,11 +15,10 @@ import torch
 from PIL import Image, ImageDraw
 
 from models.color import model_space_to_rgb
-from trainer.metrics import image_metrics
+from trainer.metrics import HIGHER_IS_BETTER, image_metrics
 
-# Direction of each metric, for early stopping and "best" checkpoints.
-LOWER_IS_BETTER = {"ciede2000", "colourfulness_delta", "l1", "loss"}
-METRIC_NAMES = ("psnr", "psnr_ab", "ssim", "ciede2000", "colourfulness", "colourfulness_delta", "ab_auc")
+# Direction of each metric, for early stopping and "best" checkpoints: the metric table plus the training losses.
+LOWER_IS_BETTER = {name for name, higher in HIGHER_IS_BETTER.items() if higher is False} | {"l1", "loss"}
 
 # normalised L (B,1,H,W) -> normalised ab (B,2,H,W), or (B,k,2,H,W): k sampled colourings per image (diffusion)
 PredictFn = Callable[[torch.Tensor], torch.Tensor]
