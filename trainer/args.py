@@ -60,6 +60,7 @@ def _build_parser() -> argparse.ArgumentParser:
     add("--crop_scale", type=float, nargs=2, default=[0.25, 1.0], metavar=("MIN", "MAX"))
     add("--no_hflip", action="store_true")
     add("--drop_grayscale", action="store_true", help="Skip black-and-white photos inside a colour dataset.")
+    add("--allow_grayscale", action="store_true", help="Train even if most photos are black-and-white.")
     add("--dataloader_num_workers", type=int, default=0)
     add("--num_validation_images", type=int, default=32)
     # optimisation

@@ -1,0 +1,177 @@
+"""Checks the trainer runs before (and around) training, each failing with one sentence that says what to do.
+
+    note = use_validation_split(args)             # a dataset's own validation split, when none was chosen
+    check_output_dir(args.output_dir)             # writable now, not after an hour of training
+    check_colour_photos(train_dataset, args)      # a colour dataset of mostly black-and-white photos is refused
+    message = describe_write_error(error, args.output_dir)   # disk full / read-only / permission, as a sentence
+
+Why: a read-only output folder or a full disk ended in a traceback (the data stayed safe and resume stayed exact:
+checkpoints are written to a temporary name and renamed, so a failed write never replaces a good one); a dataset
+of grayscale photos trained silently, with metrics that look better than on colour data (the targets are gray);
+and a dataset with a `validation/` split but no --val_split ran no validation at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import itertools
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from trainer.data import DataError, _open_record, has_split_folders, is_grayscale
+
+GRAYSCALE_SAMPLE = 48  # photos looked at; decoding 48 photos costs well under a second
+GRAYSCALE_REFUSE_SHARE = 0.5  # "mostly grayscale"
+VALIDATION_SPLIT = "validation"
+_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+_READ_ONLY = {errno.EROFS}
+_FORBIDDEN = {errno.EACCES, errno.EPERM}
+
+
+class OutputNotWritable(RuntimeError):
+    """The output folder cannot be written; the message says which and how to fix it."""
+
+
+# --- validation split -----------------------------------------------------------------------------------------
+
+
+def dataset_splits(dataset: str, config: str | None = None) -> list[str] | None:
+    """The split names of a local folder, a save_to_disk folder or (from the cache or network) a Hub dataset."""
+    path = Path(dataset).expanduser()
+    if path.is_dir():
+        info = path / "dataset_dict.json"
+        if info.is_file():
+            try:
+                return list(json.loads(info.read_text(encoding="utf-8")).get("splits", []))
+            except (OSError, ValueError, AttributeError):
+                return None
+        if not has_split_folders(path):
+            return ["train"]
+        from datasets.data_files import SPLIT_KEYWORDS
+
+        folders = [child.name for child in path.iterdir() if child.is_dir()]
+        names = []
+        for split, keywords in SPLIT_KEYWORDS.items():  # the folder names datasets reads as each split
+            pattern = re.compile(rf"^({'|'.join(re.escape(k) for k in keywords)})([-._ 0-9].*)?$", re.IGNORECASE)
+            if any(pattern.match(name) for name in folders):
+                names.append(str(split))
+        return names
+    try:
+        import datasets
+
+        return list(datasets.get_dataset_split_names(dataset, config))
+    except Exception:  # offline, private or unknown: then there is nothing to say about its splits
+        return None
+
+
+def use_validation_split(args: argparse.Namespace) -> str:
+    """Set `args.val_split` to the dataset's own validation split when neither --val_split nor --val_fraction chose
+    one; returns the log line saying so ('' when nothing changed). `--val_split ""` opts out."""
+    if args.val_split is not None or (args.val_fraction or 0) > 0:
+        return ""
+    splits = dataset_splits(args.dataset, getattr(args, "dataset_config", None)) or []
+    if VALIDATION_SPLIT not in splits or args.split == VALIDATION_SPLIT:
+        return ""
+    args.val_split = VALIDATION_SPLIT
+    return (
+        f"Validating on the dataset's '{VALIDATION_SPLIT}' split (no --val_split or --val_fraction was given; "
+        "pass --val_split '' to train without validation)."
+    )
+
+
+# --- output folder ----------------------------------------------------------------------------------------------
+
+
+def describe_write_error(error: OSError, output_dir: str | os.PathLike[str]) -> str:
+    """One sentence for a failed write: which folder, why, and what to do (checkpoints already written are intact)."""
+    where = Path(error.filename).parent if error.filename else Path(output_dir)
+    resume = "; checkpoints already written are intact, so rerun with --resume_from_checkpoint latest afterwards"
+    if error.errno in _FULL:
+        return f"Could not write to {where}: the disk (or your quota) is full; free some space{resume}."
+    if error.errno in _READ_ONLY:
+        return f"Could not write to {where}: it is on a read-only file system; pass a writable --output_dir{resume}."
+    if error.errno in _FORBIDDEN:
+        return (
+            f"Could not write to {where}: permission denied; make it writable for this user or pass another "
+            f"--output_dir{resume}."
+        )
+    return f"Could not read or write {error.filename or where} ({error.strerror or error}){resume}."
+
+
+_OS_ERROR_CODE = re.compile(r"\(os error (\d+)\)")
+# torch.save reports a failed write without the OS's reason.
+_TORCH_WRITE_FAILED = ("PytorchStreamWriter failed writing", "file write failed")
+
+
+def as_write_error(error: BaseException) -> OSError | None:
+    """The OSError behind a failed save, also when a library wrapped it (safetensors' SafetensorError carries
+    "(os error 28)" in its message, torch.save a RuntimeError); None when `error` is not a failed write."""
+    if isinstance(error, OSError):
+        return error
+    text = str(error)
+    code = _OS_ERROR_CODE.search(text)
+    if code:
+        return OSError(int(code.group(1)), os.strerror(int(code.group(1))))
+    if isinstance(error, RuntimeError) and any(marker in text for marker in _TORCH_WRITE_FAILED):
+        return OSError(errno.ENOSPC, "the file could not be written (disk full or not writable)")
+    return None
+
+
+def check_output_dir(output_dir: str | os.PathLike[str]) -> None:
+    """Create `output_dir` and write a probe file there, so an unwritable folder fails now, not at the first save.
+
+    Folders it had to create are removed again: a run that then stops on a setup problem leaves nothing behind.
+    """
+    folder = Path(output_dir)
+    created = [parent for parent in (folder, *folder.parents) if not parent.exists()]
+    probe = folder / f".colorlab-write-test-{os.getpid()}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with probe.open("wb") as handle:
+            handle.write(b"colorlab")
+            handle.flush()
+            os.fsync(handle.fileno())
+        probe.unlink()
+    except OSError as error:
+        raise OutputNotWritable(describe_write_error(error, folder)) from error
+    for made in created:  # deepest first
+        try:
+            made.rmdir()
+        except OSError:  # another rank or process is already writing there
+            break
+
+
+# --- grayscale photos in a colour dataset -------------------------------------------------------------------------
+
+
+def _sample_records(data: Any, column: str, count: int) -> list[Any]:
+    """Up to `count` image records spread evenly over a map-style dataset (the first ones of a stream)."""
+    if hasattr(data, "__len__") and hasattr(data, "select"):
+        total = len(data)
+        step = max(1, total // count)
+        return [data[index][column] for index in range(0, total, step)[:count]]
+    return [row[column] for row in itertools.islice(iter(data), count)]
+
+
+def check_colour_photos(train_dataset: Any, args: argparse.Namespace) -> None:
+    """Refuse a training set whose photos are mostly black-and-white, unless --allow_grayscale."""
+    if getattr(args, "allow_grayscale", False):
+        return
+    gray = readable = 0
+    for record in _sample_records(train_dataset.data, train_dataset.image_column, GRAYSCALE_SAMPLE):
+        try:
+            image = _open_record(record, draft_size=(128, 128))
+        except (ValueError, OSError):
+            continue  # unreadable files are counted and skipped by the training loop itself
+        readable += 1
+        gray += is_grayscale(image)
+    if readable and gray / readable > GRAYSCALE_REFUSE_SHARE:
+        raise DataError(
+            f"{gray} of {readable} sampled photos in {args.dataset} are black-and-white, so a colorizer would learn "
+            "gray targets (and its metrics would look deceptively good); train on colour photos, or pass "
+            "--allow_grayscale if this is intended."
+        )
