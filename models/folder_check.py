@@ -43,6 +43,7 @@ ARGUMENT_RANGES: dict[str, tuple[float, float]] = {
     "in_channels": (1, 1),  # the pipeline feeds L only
     "out_channels": (2, 2),  # and reads a and b back
     "dropout": (0.0, 1.0),
+    "temperature": (0.01, 10.0),  # annealed-mean decoding of ab classes (models.ab_classes)
 }
 DEFAULT_INT_RANGE = (1, 4096)
 
