@@ -99,3 +99,19 @@ def test_next_pair_is_rate_limited_per_voter_whatever_the_header_says(app_url: s
         _forged(app_url, tmp_path, f"198.51.100.{round_}").predict(None, False, api_name="/arena_next")
     with pytest.raises(AppError, match="Too many new pairs: at most 5 every 60 s; try again in"):
         _forged(app_url, tmp_path, "198.51.100.99").predict(None, False, api_name="/arena_next")
+
+
+def test_sign_in_without_the_oauth_extra_is_a_notice_not_a_crash(monkeypatch, tmp_path: Path) -> None:
+    import importlib.util
+
+    import gradio as gr
+
+    config = save_tiny_models(tmp_path / "models", ["pix2pix_tiny", "unet_tiny"])
+    app = load_app(monkeypatch, tmp_path, config, COLORLAB_SIGNIN="1")
+    texts = [block.value for block in app.demo.blocks.values() if isinstance(block, gr.Markdown)]
+    logins = [block for block in app.demo.blocks.values() if isinstance(block, gr.LoginButton)]
+    if importlib.util.find_spec("itsdangerous") is None:  # this environment: gradio[oauth] is not installed
+        assert any("Sign-in is switched on but unavailable" in str(text) for text in texts) and not logins
+    else:
+        assert len(logins) == 1
+    app.CONTEXT.store.close()
