@@ -33,7 +33,8 @@ COLUMNS: dict[str, type] = {
     "rating_b": int,
     "image_sha256": str,
     "voter_id": str,
-    # Why the leaderboard leaves this vote out (space.outliers), computed at export time; empty when it counts.
+    # Why the leaderboard leaves this vote out (space.outliers), computed over all votes when the export CLI runs;
+    # empty when the vote counts, and always empty in the Hub sync's append-only shards (a flag can come later).
     "excluded_reason": str,
 }
 FORMATS = ("jsonl", "csv", "parquet")
