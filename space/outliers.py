@@ -72,6 +72,14 @@ def _sequential_test(p_values: np.ndarray, alpha: float) -> tuple[int, float] | 
     return None
 
 
+def _leave_out_fits(leave_out: np.ndarray, k: int, chunk: int = 256) -> np.ndarray:
+    """Elo-scale scores for each row of win counts, in chunks: one identity matrix per chunk, never voters^2."""
+    parts = [
+        _fit(rows, k, np.eye(len(rows))) for rows in np.array_split(leave_out, max(1, -(-len(leave_out) // chunk)))
+    ]
+    return np.concatenate(parts) if parts else np.zeros((0, k))
+
+
 def flag_outlier_voters(
     votes: Iterable[Any], models: Sequence[str] | None = None, *, alpha: float = ALPHA
 ) -> dict[str, Flag]:
@@ -113,7 +121,7 @@ def flag_outlier_voters(
         counted = per_voter * (voice * ~excluded)[:, None]
         # Row v: the ranking from every counted voter except v (leave-one-voter-out), as natural-log strengths.
         leave_out = counted.sum(axis=0, keepdims=True) - counted
-        theta = (_fit(leave_out, k, np.eye(len(voters))) - 1000.0) / ELO_SCALE
+        theta = (_leave_out_fits(leave_out, k) - 1000.0) / ELO_SCALE
         new: dict[str, Flag] = {}
         for n, voter in enumerate(voters):
             rows = by_voter[n]
