@@ -106,8 +106,9 @@ class OutputFolder:
         return path
 
 
-# Modes PNG stores as they are; CMYK, LAB, YCbCr, HSV and 32-bit float uploads are converted for display.
-PNG_MODES = frozenset({"1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16"})
+# Modes shown as they are; CMYK, LAB, YCbCr, HSV, 16/32-bit integer and float uploads are converted for display
+# the way the colorizer reads them (a 32-bit image holding 8-bit values would otherwise be saved nearly black).
+PNG_MODES = frozenset({"1", "L", "LA", "P", "RGB", "RGBA"})
 
 
 def png_ready(image: Image.Image) -> Image.Image:

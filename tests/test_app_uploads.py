@@ -95,10 +95,17 @@ def test_heic_and_svg_are_named_for_what_they_are(tmp_path: Path, photo) -> None
 def _unusual_modes(photo) -> dict[str, Image.Image]:
     rgb = photo("astronaut", 96)
     gray = np.asarray(rgb.convert("L"), dtype=np.float32) / 255.0
-    return {"cmyk.jpg": rgb.convert("CMYK"), "lab.tif": rgb.convert("LAB"), "float.tif": Image.fromarray(gray, "F")}
+    return {
+        "cmyk.jpg": rgb.convert("CMYK"),
+        "lab.tif": rgb.convert("LAB"),
+        "float.tif": Image.fromarray(gray, "F"),
+        "sixteen.png": Image.fromarray((gray * 65535).astype(np.uint16)),  # I;16
+        "int.tif": Image.fromarray((gray * 255).astype(np.int32), "I"),  # 32-bit integers holding 8-bit values
+    }
 
 
 def test_colorize_and_arena_accept_every_mode_the_cli_accepts(ctx, tmp_path: Path, photo) -> None:
+    expected_gray = np.asarray(photo("astronaut", 96).convert("L"), dtype=np.float64) / 255.0
     for name, image in _unusual_modes(photo).items():
         path = tmp_path / name
         image.save(path)
@@ -106,6 +113,8 @@ def test_colorize_and_arena_accept_every_mode_the_cli_accepts(ctx, tmp_path: Pat
         assert [result.error for result in outcome.results] == ["", ""], name
         with Image.open(outcome.input_image) as before:
             assert before.size == image.size and before.mode == "RGB"
+            shown = np.asarray(before.convert("L"), dtype=np.float64) / 255.0
+            assert abs(shown.mean() - expected_gray.mean()) < 0.02, name  # the "before" side looks like the photo
         round_ = logic.arena_round(ctx, path, voter="10.0.0.1")
         assert round_.image_a.is_file() and round_.image_b.is_file()
 
