@@ -113,10 +113,11 @@ def _attack(store: RatingsStore, clock: Clock, votes: int, voter: str = ATTACKER
         clock.now += 1.0
 
 
-@pytest.fixture
-def attacked(tmp_path: Path):
+@pytest.fixture(scope="module")
+def attacked(tmp_path_factory):
+    # Module-scoped: the tests below only read it, and casting 350 votes (each fsynced) is the slow part.
     clock = Clock()
-    with _store(tmp_path, clock, rate_limit=None) as store:
+    with _store(tmp_path_factory.mktemp("attacked"), clock, rate_limit=None) as store:
         _honest_votes(store, clock, voters=40, per_voter=6)
         _attack(store, clock, votes=110)
         yield store
