@@ -389,7 +389,8 @@ def build_demo(ctx: logic.AppContext) -> gr.Blocks:
             _models_tab(ctx)
         gr.Markdown(
             "Privacy: uploaded photos are colorized in memory and not kept, unless you tick *Keep my photo* in the "
-            "arena; votes store a salted hash of your network address (for the rate limit), never the address.",
+            "arena; votes store a salted hash of your network address (or, signed in, of your account name) for the "
+            "rate limits, never the address or the name.",
             elem_classes="privacy",
         )
         on_board = _board_handler(ctx)
