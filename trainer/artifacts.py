@@ -11,8 +11,9 @@ much. People see the spots at once. This metric looks for exactly that failure:
    1/24 of the short side, so a blotch of up to about a tenth of the image stands out from its surroundings);
 2. pixels where the prediction departs by more than ``threshold`` ab units *and* by ``threshold`` more than the
    ground truth does there (a real red cap on a gray coat is a departure the truth has too: not a blotch);
-3. connected islands of those pixels that are compact (between 0.02 % and 2 % of the image: single noisy
-   pixels and large wrongly coloured regions are other failures, measured by the other metrics).
+3. connected islands of those pixels that are compact: between 0.02 % and 2 % of the image, filling at least
+   30 % of their bounding box, at most 4 times longer than wide. Single noisy pixels, large wrongly coloured
+   regions and the thin strip along the edge of one are other failures, measured by the other metrics.
 
 The result is the percentage of the image's pixels inside such islands. Measured on the first bundled models
 (32 validation photos, 256-px working size; see docs/colour-quality.md): it separates the blotchy pix2pix
@@ -28,6 +29,8 @@ BLOTCH_THRESHOLD = 12.0  # ab units; ~5 just-noticeable differences, well above 
 MIN_ISLAND = 2e-4  # share of the image: smaller islands are pixel noise, not blotches
 MAX_ISLAND = 2e-2  # larger islands are wrongly coloured regions, which CIEDE2000 already counts
 SIGMA_FRACTION = 1 / 24  # neighbourhood size relative to the short side
+MIN_FILL = 0.3  # share of its bounding box an island covers (a disc: 0.79; a ring or a diagonal strip: less)
+MAX_ELONGATION = 4.0  # longer side / shorter side of the bounding box
 
 
 def _ab_departure(lab: np.ndarray, sigma: float) -> np.ndarray:
@@ -55,6 +58,14 @@ def blotch_mask(pred_lab: np.ndarray, target_lab: np.ndarray, *, threshold: floa
     pixels = height * width
     keep = (areas >= MIN_ISLAND * pixels) & (areas <= MAX_ISLAND * pixels)
     keep[0] = False
+    for index, box in enumerate(ndimage.find_objects(labels), start=1):
+        if keep[index] and box is not None:
+            box_height, box_width = box[0].stop - box[0].start, box[1].stop - box[1].start
+            # compact: fills its bounding box and is not a thin strip (the edge of a wrongly coloured region)
+            fill = areas[index] / (box_height * box_width)
+            keep[index] = fill >= MIN_FILL and max(box_height, box_width) <= MAX_ELONGATION * min(
+                box_height, box_width
+            )
     return keep[labels]
 
 
