@@ -104,7 +104,8 @@ class UploadReader:
 
     @contextmanager
     def open(self, path: str | os.PathLike[str]) -> Iterator[Upload]:
-        """Read, check and decode an upload; large images hold a process-wide lock for the whole block."""
+        """Read, check and decode an upload; large images hold this reader's lock (the app shares one reader) for the
+        whole block."""
         name = display_name(path)
         data = self.read_bytes(path)
         pixels = self._header_pixels(data)  # open_image refuses more than max_pixels, also from the header
