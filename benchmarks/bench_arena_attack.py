@@ -20,8 +20,10 @@ error, with the arena's disguise (dither + jittered working size) off and on.
 from __future__ import annotations
 
 import argparse
+import atexit
 import itertools
 import random
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -52,8 +54,11 @@ class Outcome:
 
 
 def _scratch() -> str:
+    """A fresh folder on /dev/shm where available (fsync-heavy SQLite is fast there), removed at exit."""
     shm = Path("/dev/shm")
-    return tempfile.mkdtemp(prefix="colorlab-attack-", dir=shm if shm.is_dir() else None)
+    folder = tempfile.mkdtemp(prefix="colorlab-attack-", dir=shm if shm.is_dir() else None)
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
 
 
 def _events(
