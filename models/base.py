@@ -8,8 +8,8 @@ rebuilds the right network. Loading is strict and safetensors-only (see `_from_p
 
 from __future__ import annotations
 
-import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -18,8 +18,8 @@ from huggingface_hub import ModelCard, PyTorchModelHubMixin
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
+from models.hub_files import WEIGHTS_NAME, download_model_folder, read_config
+
 ARCHITECTURE_KEY = "architecture"
 # config.json's block of facts that are not constructor arguments: native working size, training facts (the card's
 # source), the dtype the weights are stored in. It travels with the weights, so a from_pretrained -> save_pretrained
@@ -27,18 +27,30 @@ ARCHITECTURE_KEY = "architecture"
 COLORLAB_KEY = "colorlab"
 _DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 
-_ARCHITECTURES: dict[str, type[ColorizationNet]] = {}
+# Two tables a network enters by being defined: its class by name (the `architecture` key of config.json) and its
+# variant functions (`@register_model`). models.registry, which imports every built-in network module, reads them.
+ARCHITECTURES: dict[str, type[ColorizationNet]] = {}
+ModelFactory = Callable[..., "ColorizationNet"]
+MODEL_FACTORIES: dict[str, ModelFactory] = {}
+# Renders README.md on save (the card template sits above the networks, in models.model_card); models.registry
+# installs it, and every way to a saved network (create_model, models.hub, the trainer) imports the registry.
+CardRenderer = Callable[["ColorizationNet"], ModelCard]
+_card_renderer: CardRenderer | None = None
 
 
-def architecture_class(name: str) -> type[ColorizationNet]:
-    """The network class saved under `name` in a config.json."""
-    from models.registry import _ensure_builtin_models  # local import: the registry imports this module
+def register_model(factory: ModelFactory) -> ModelFactory:
+    """Decorator: register `factory` under its function name (timm-style; see models.registry)."""
+    name = factory.__name__
+    if name in MODEL_FACTORIES:
+        raise ValueError(f"A model named '{name}' is already registered; choose another function name.")
+    MODEL_FACTORIES[name] = factory
+    return factory
 
-    _ensure_builtin_models()  # classes register on import; a fresh process (CLI, app) has imported none yet
-    if name not in _ARCHITECTURES:
-        known = ", ".join(sorted(_ARCHITECTURES))
-        raise ValueError(f"Unknown ColorLab architecture '{name}'; this version knows: {known}.")
-    return _ARCHITECTURES[name]
+
+def use_card_renderer(renderer: CardRenderer) -> None:
+    """Install the function that writes a network's model card (`render_model_card(model) -> ModelCard`)."""
+    global _card_renderer
+    _card_renderer = renderer
 
 
 class ColorizationNet(
@@ -57,7 +69,7 @@ class ColorizationNet(
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        _ARCHITECTURES[cls.__name__] = cls
+        ARCHITECTURES[cls.__name__] = cls
 
     def __init__(self) -> None:
         super().__init__()
@@ -143,9 +155,9 @@ class ColorizationNet(
         save_file(state, str(save_directory / WEIGHTS_NAME), metadata={"format": "pt"})
 
     def generate_model_card(self, *args: Any, **kwargs: Any) -> ModelCard:
-        from models.model_card import render_model_card  # local import: keeps the card template out of the net
-
-        return render_model_card(self)
+        if _card_renderer is None:  # a network class used without models.registry: the Hub mixin's plain card
+            return super().generate_model_card(*args, **kwargs)
+        return _card_renderer(self)
 
     # --- loading --------------------------------------------------------------------------------
     @classmethod
@@ -157,8 +169,6 @@ class ColorizationNet(
         for hub_arg in ("cache_dir", "force_download", "local_files_only", "token", "strict"):
             model_kwargs.pop(hub_arg, None)
         if not os.path.isdir(model_id):
-            from models.hub import download_model_folder
-
             model_id = str(download_model_folder(model_id, revision=revision))  # weights from the config's revision
         model_kwargs.pop(COLORLAB_KEY, None)
         model = cls(**model_kwargs)
@@ -186,13 +196,3 @@ def load_weights_strict(model: nn.Module, weights_file: Path) -> None:
     if mismatched:
         raise ValueError(f"{weights_file} has tensors of the wrong shape ({mismatched[:5]}); check config.json.")
     model.load_state_dict(state, strict=True)  # copies and casts fp16 files into the fp32 parameters
-
-
-def read_config(folder: Path) -> dict[str, Any]:
-    config_file = folder / CONFIG_NAME
-    if not config_file.is_file():
-        raise ValueError(f"{folder} has no {CONFIG_NAME}, so it is not a saved ColorLab model.")
-    try:
-        return json.loads(config_file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{config_file} is not valid JSON ({error}); re-save the model.") from error

@@ -15,8 +15,7 @@ import torch
 from torch import nn
 
 from models.ab_classes import DEFAULT_TEMPERATURE, AbClassHead
-from models.base import ColorizationNet
-from models.registry import register_model
+from models.base import ColorizationNet, register_model
 
 
 def _conv_bn_relu(in_channels: int, out_channels: int, *, dilation: int = 1) -> list[nn.Module]:

@@ -37,6 +37,7 @@ from diffusers import StableDiffusionControlNetPipeline
 from PIL import Image
 
 from models.color import model_space_to_rgb, normalize_ab, normalize_l, rgb_to_lab
+from models.diffusion_card import render_diffusion_card
 from models.diffusion_components import (
     BASE_SUBFOLDERS,
     CONTROLNET_SUBFOLDER,
@@ -48,7 +49,7 @@ from models.diffusion_components import (
     missing_subfolders,
 )
 from models.diffusion_tiny import TINY_BASE_MODEL, TINY_RESOLUTION, build_tiny_components
-from models.hub import DIFFUSION_MARKER, looks_like_repo_id
+from models.hub_files import DIFFUSION_MARKER, looks_like_repo_id
 from models.imageio import ImageSource
 from models.pipeline import Colorizer, prepare_image
 
@@ -314,8 +315,6 @@ class _FolderWriter:
     card_data: dict[str, Any] = field(default_factory=dict)
 
     def save_pretrained(self, staging: Path) -> None:
-        from models.diffusion_card import render_diffusion_card  # the card template stays out of the sampler
-
         parts = self.components
         if self.settings.includes_base:
             assemble_pipeline(parts, parts.scheduler).save_pretrained(staging, safe_serialization=True)

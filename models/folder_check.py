@@ -24,7 +24,9 @@ from typing import Any
 
 import torch
 
-from models.base import ARCHITECTURE_KEY, CONFIG_NAME, WEIGHTS_NAME, ColorizationNet, architecture_class
+from models.base import ARCHITECTURE_KEY, ColorizationNet
+from models.hub_files import CONFIG_NAME, WEIGHTS_NAME
+from models.registry import architecture_class
 
 # The paper's pix2pix U-Net (54 M) is the largest network ColorLab trains; 4x that is still a plausible model.
 MAX_PARAMETERS = 250_000_000

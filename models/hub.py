@@ -19,57 +19,30 @@ from typing import Any
 import torch
 from safetensors import SafetensorError
 
-from models.base import CONFIG_NAME, WEIGHTS_NAME, ColorizationNet, read_config
+from models.base import ColorizationNet
 from models.folder_check import check_finite, check_model_folder
+from models.hub_files import (  # re-exported: callers know these names from models.hub
+    CONFIG_NAME,
+    DIFFUSION_MARKER,
+    WEIGHTS_NAME,
+    download_model_folder,
+    looks_like_repo_id,
+    read_config,
+    resolve_model_folder,
+)
 from models.pipeline import Colorizer
 
-# Diffusion colorizers are diffusers pipelines: their folder has this file instead of model.safetensors.
-DIFFUSION_MARKER = "colorlab_diffusion.json"
-_HUB_FILES = [
-    CONFIG_NAME,
-    WEIGHTS_NAME,
-    "README.md",
-    "*.png",
-    DIFFUSION_MARKER,
-    "model_index.json",
-    "*/*.json",
-    "*/*.safetensors",
-    "*/*.txt",
+__all__ = [
+    "CONFIG_NAME",
+    "DIFFUSION_MARKER",
+    "WEIGHTS_NAME",
+    "download_model_folder",
+    "load_colorizer",
+    "load_model",
+    "looks_like_repo_id",
+    "resolve_model_folder",
+    "save_model_atomically",
 ]
-
-
-def looks_like_repo_id(source: str) -> bool:
-    """Whether `source` has the form of a Hub repo id (user/name), as opposed to a local path."""
-    parts = source.split("/")
-    return len(parts) == 2 and all(parts) and not source.startswith((".", "/", "~"))
-
-
-def download_model_folder(repo_id: str, *, revision: str | None = None) -> Path:
-    """Fetch a Hub model repo (safetensors + configs only) into the HF cache and return its folder."""
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
-
-    try:
-        return Path(snapshot_download(repo_id, revision=revision, allow_patterns=_HUB_FILES))
-    except LocalEntryNotFoundError as error:
-        raise ValueError(
-            f"Could not download '{repo_id}' from the Hugging Face Hub (offline or unreachable) and it is not in the "
-            "local cache; pass a local model folder instead, or connect and retry."
-        ) from error
-    except HfHubHTTPError as error:
-        raise ValueError(f"The Hub refused '{repo_id}' ({error}); check the repo id, revision and token.") from error
-
-
-def resolve_model_folder(source: str | os.PathLike[str], *, revision: str | None = None) -> Path:
-    """A local directory as is; otherwise a Hub repo id downloaded to the cache."""
-    path = Path(source).expanduser()
-    if path.is_dir():
-        return path
-    if path.exists():
-        raise ValueError(f"{source} is a file; a colorizer is a folder holding {CONFIG_NAME} and {WEIGHTS_NAME}.")
-    if isinstance(source, str) and looks_like_repo_id(source):
-        return download_model_folder(source, revision=revision)
-    raise ValueError(f"{source} is neither a local model folder nor a Hub repo id like 'user/name'.")
 
 
 def load_model(source: str | os.PathLike[str], *, revision: str | None = None) -> ColorizationNet:

@@ -14,8 +14,7 @@ import torch
 from torch import nn
 from torch.nn.utils import spectral_norm
 
-from models.base import ColorizationNet
-from models.registry import register_model
+from models.base import ColorizationNet, register_model
 
 NormName = Literal["batch", "instance"]
 GanMode = Literal["vanilla", "lsgan", "hinge"]

@@ -6,10 +6,10 @@ folder (``COLORLAB_DATA_DIR``; see ``default_data_dir``).
 API (everything the app needs)::
 
     store = RatingsStore(data_dir, models=["pix2pix", "unet"])     # or store.set_models([...]) later
-    pair = store.issue_pair("pix2pix", "unet", image_sha256(png_bytes), voter=request.session_hash)
+    pair = store.issue_pair("pix2pix", "unet", image_sha256(png_bytes), voter=voters.voter(request))
     # show pair.model_a's image as "A" and pair.model_b's as "B" (the server chose the sides);
     # keep pair.token server-side (gr.State) and never show the model names before the vote.
-    vote = store.record_vote(pair.token, "a", voter=request.session_hash, rating_a=4, rating_b=None)
+    vote = store.record_vote(pair.token, "a", voter=voters.voter(request), rating_a=4, rating_b=None)
     store.store_image(sha, png_bytes, consent=True)                # writes nothing without consent
     store.votes()                                                  # list[Vote] for space.leaderboard
 
@@ -532,13 +532,9 @@ class RatingsStore:
 
 
 # --- CLI: python -m space.ratings export ... (the code lives with the formats, in space.export) -----------------
-
-
-def main(argv: list[str] | None = None) -> int:
-    from space.export import main as export_main
-
-    return export_main(argv)
-
-
+# Imported only when this file runs as the program: then it is the module `__main__`, and space.export imports this
+# file afresh as `space.ratings`, so the store never depends on its exporter.
 if __name__ == "__main__":
+    from space.export import main
+
     sys.exit(main())

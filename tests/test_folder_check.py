@@ -11,9 +11,9 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from models.base import CONFIG_NAME, WEIGHTS_NAME
 from models.folder_check import MAX_PARAMETERS, read_safetensors_header
 from models.hub import load_colorizer, load_model
+from models.hub_files import CONFIG_NAME, WEIGHTS_NAME
 
 
 def _edit_config(folder: Path, **changes) -> None:

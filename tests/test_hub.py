@@ -12,8 +12,8 @@ import torch
 from huggingface_hub import ModelCard
 from safetensors.torch import load_file, save_file
 
-from models.base import CONFIG_NAME, WEIGHTS_NAME
 from models.hub import load_colorizer, load_model, resolve_model_folder, save_model_atomically
+from models.hub_files import CONFIG_NAME, WEIGHTS_NAME
 from models.pipeline import Colorizer
 from models.registry import create_model, list_models
 

@@ -20,7 +20,7 @@ from unittest.mock import create_autospec
 import pytest
 from huggingface_hub import HfApi
 
-from space.export import read_export
+from space.export import main, read_export
 from space.leaderboard import leaderboard_table
 from space.ratings import (
     SCHEMA_VERSION,
@@ -35,7 +35,6 @@ from space.ratings import (
     TokenUsed,
     UnknownModel,
     image_sha256,
-    main,
 )
 from space.sync import start_hub_sync
 

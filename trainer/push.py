@@ -16,7 +16,7 @@ from pathlib import Path
 
 from huggingface_hub import HfApi
 
-from models.base import CONFIG_NAME
+from models.hub_files import CONFIG_NAME
 
 # Everything the trainer writes that is not the final model.
 IGNORE_PATTERNS = ["checkpoint-*", "checkpoint-*/**", "*.tmp", "*.tmp/**", "logs/**", "validation/**", ".*", "best/**"]

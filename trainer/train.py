@@ -30,8 +30,9 @@ from accelerate.utils import ProjectConfiguration, broadcast_object_list, set_se
 from tqdm.auto import tqdm
 
 from models.ab_classes import AbClassHead
-from models.base import WEIGHTS_NAME, ColorizationNet
+from models.base import ColorizationNet
 from models.hub import load_model, save_model_atomically
+from models.hub_files import WEIGHTS_NAME
 from models.pix2pix import GANLoss, PatchDiscriminator
 from models.registry import create_model
 from trainer.args import loggable, parse_args
