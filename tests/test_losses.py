@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from models.color import rgb_to_model_space
-from trainer.losses import ReconstructionLoss, VGG16Features, ssim
+from trainer.losses import ReconstructionLoss, VGG16Features, ssim, ssim_map
 
 
 @pytest.fixture
@@ -50,6 +50,36 @@ def test_ssim_falls_with_noise():
     assert ssim(image, image).item() == pytest.approx(1.0, abs=1e-5)
     scores = [ssim(image, image + level * torch.randn_like(image)).item() for level in (0.05, 0.2, 0.8)]
     assert scores == sorted(scores, reverse=True) and scores[-1] < 0.5
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_ssim_matches_scikit_image(photo, dtype):
+    """The loss's SSIM against the reference: scikit-image with the Gaussian window of Wang et al. 2004."""
+    from skimage.metrics import structural_similarity
+
+    # ab of a real photo (what the loss compares) and a blurred, noisy, shifted prediction of it.
+    rgb = torch.from_numpy(np.array(photo("chelsea").resize((96, 64)))).permute(2, 0, 1)[None].to(dtype) / 255
+    _, target = rgb_to_model_space(rgb)
+    generator = torch.Generator().manual_seed(0)
+    pred = F.avg_pool2d(target, 3, stride=1, padding=1) * 0.7 + 0.05 * torch.randn(target.shape, generator=generator)
+    pred, target = pred.to(dtype), target.to(dtype)
+    reference = structural_similarity(
+        target[0].permute(1, 2, 0).double().numpy(),
+        pred[0].permute(1, 2, 0).double().numpy(),
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
+        data_range=2.0,  # normalised ab spans [-1, 1], the loss's default data_range
+        channel_axis=-1,
+    )
+    assert 0.2 < reference < 0.95  # a comparison that means something: neither identical nor unrelated
+    border = 5  # scikit-image leaves out the (11 - 1) / 2 pixels its window overhangs; the loss pads them
+    interior = ssim_map(target, pred)[..., border:-border, border:-border].mean().item()
+    # float64 agrees to 1e-7 (the Gaussian window is built in float32), float32 to float32 rounding.
+    assert interior == pytest.approx(reference, abs=1e-6 if dtype == torch.float64 else 1e-5)
+    # The whole-image mean the loss uses differs only by its border pixels.
+    assert ssim(target, pred).item() == pytest.approx(ssim_map(target, pred).mean().item())
+    assert ssim(target, pred).item() == pytest.approx(reference, abs=0.05)
 
 
 @pytest.mark.parametrize(

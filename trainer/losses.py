@@ -33,6 +33,15 @@ def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
 
 def ssim(x: torch.Tensor, y: torch.Tensor, *, data_range: float = 2.0, window_size: int = 11) -> torch.Tensor:
     """Mean SSIM (Wang et al. 2004, Gaussian window) per channel, differentiable; inputs (B, C, H, W)."""
+    return ssim_map(x, y, data_range=data_range, window_size=window_size).mean()
+
+
+def ssim_map(x: torch.Tensor, y: torch.Tensor, *, data_range: float = 2.0, window_size: int = 11) -> torch.Tensor:
+    """Per-pixel SSIM (B, C, H, W); borders are reflect-padded so that every pixel takes part in the loss.
+
+    Away from the borders it equals scikit-image's `structural_similarity(gaussian_weights=True, sigma=1.5,
+    use_sample_covariance=False)` (tested), which leaves the borders out instead.
+    """
     channels = x.shape[1]
     window = _gaussian_window(window_size).to(x).expand(channels, 1, window_size, window_size)
     pad = window_size // 2
@@ -45,8 +54,7 @@ def ssim(x: torch.Tensor, y: torch.Tensor, *, data_range: float = 2.0, window_si
     sigma_x = blur(x * x) - mu_x**2
     sigma_y = blur(y * y) - mu_y**2
     sigma_xy = blur(x * y) - mu_x * mu_y
-    score = ((2 * mu_x * mu_y + c1) * (2 * sigma_xy + c2)) / ((mu_x**2 + mu_y**2 + c1) * (sigma_x + sigma_y + c2))
-    return score.mean()
+    return ((2 * mu_x * mu_y + c1) * (2 * sigma_xy + c2)) / ((mu_x**2 + mu_y**2 + c1) * (sigma_x + sigma_y + c2))
 
 
 class VGG16Features(nn.Module):
