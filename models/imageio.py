@@ -144,7 +144,7 @@ def is_grayscale_mode(image: Image.Image) -> bool:
 
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is an error, never silently gray
-# Pillow warns from 89 MP; our own limit (MAX_IMAGE_PIXELS above, checked on the header) is the one that applies.
+# Pillow warns from 89 MP; our own limit (MAX_PIXELS above, checked on the header) is the one that applies.
 # A module-level filter, not warnings.catch_warnings() per call: that is not thread-safe, and the app decodes
 # uploads on several threads.
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)

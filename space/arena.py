@@ -1,9 +1,10 @@
 """The blind A/B arena: balanced pair scheduling, anonymous rounds, and votes that name only a token.
 
+    voters = VoterPolicy.from_env()  # space.identity: the account or the peer address, never the session hash
     arena = Arena(pool, store, outputs, examples)
-    round_ = arena.new_round(upload_path_or_None, voter=request.session_hash, consent=False)
+    round_ = arena.new_round(upload_path_or_None, voter=voters.voter(request), consent=False)
     # show round_.image_a as "A" and round_.image_b as "B"; keep round_.token server-side (gr.State)
-    vote = arena.vote(round_.token, "a", voter=request.session_hash, rating_a=4)
+    vote = arena.vote(round_.token, "a", voter=voters.voter(request), rating_a=4)
     # only now reveal vote.model_a / vote.model_b
 
 Balance: the next pair is the unordered pair with the fewest votes so far plus rounds shown but not

@@ -18,12 +18,14 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from app_support import REPO_ROOT, free_port, save_tiny_models
 from gradio_client import Client
 
 KILL_AFTER_ACKS = 6
 
 
+@pytest.mark.slow  # several processes for seconds each; CI still runs it (-m 'not slow' skips it)
 def test_sigkill_during_a_vote_stream_loses_no_acknowledged_vote(tmp_path: Path) -> None:
     config = save_tiny_models(tmp_path / "models", ("pix2pix_tiny", "unet_tiny"))
     data_dir = tmp_path / "data"

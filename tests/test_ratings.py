@@ -285,6 +285,7 @@ CASTER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # several processes for seconds each; CI still runs it (-m 'not slow' skips it)
 def test_acknowledged_votes_survive_sigkill(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     proc = subprocess.Popen(

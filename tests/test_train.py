@@ -106,6 +106,7 @@ def test_accelerate_launch_writes_checkpoints_hub_output_and_counts_bad_images(t
     assert colorized.mode == "RGB" and colorized.size == gray_photo.size
 
 
+@pytest.mark.slow  # several processes for seconds each; CI still runs it (-m 'not slow' skips it)
 def test_two_process_ddp_ends_with_identical_weights_on_both_ranks(tmp_path, photos):
     out = tmp_path / "out"
     launch = accelerate_launch(
@@ -137,6 +138,7 @@ def test_two_process_ddp_ends_with_identical_weights_on_both_ranks(tmp_path, pho
     ]
 
 
+@pytest.mark.slow  # several processes for seconds each; CI still runs it (-m 'not slow' skips it)
 def test_sigkill_then_resume_from_latest_finishes_and_ignores_half_written_checkpoints(tmp_path, photos):
     out = tmp_path / "out"
     args = tiny(photos, out, *NO_VALIDATION, "--checkpointing_steps", "2")

@@ -15,7 +15,6 @@ sample's "skipped_corrupt" / "skipped_grayscale" lists so the trainer can count 
 
 from __future__ import annotations
 
-import io
 import os
 import re
 from dataclasses import dataclass
@@ -355,9 +354,3 @@ def prior_batches(dataset: ColorizationDataset | StreamingColorizationDataset, *
     finally:
         dataset.set_epoch(saved_epoch)
 
-
-def record_bytes(image: Image.Image) -> bytes:
-    """PNG bytes of an image (for building test datasets in memory)."""
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import struct
 import zlib
-from pathlib import Path
 
 MAGIC = b"qres"
 FLAG_COMPRESSED = 0x01
@@ -102,11 +101,6 @@ def read_rcc(data: bytes, suffixes: tuple[str, ...] | None = None) -> dict[str, 
             raise RccError(f"Truncated Qt resource file ({path} runs past the end of the file).")
         files[path] = _decompress(data[start : start + size], flags, path)
     return files
-
-
-def read_rcc_file(path: str | Path, suffixes: tuple[str, ...] | None = None) -> dict[str, bytes]:
-    """:func:`read_rcc` over a file on disk."""
-    return read_rcc(Path(path).read_bytes(), suffixes)
 
 
 def write_rcc(files: dict[str, bytes], *, compress: bool = True, version: int = 3) -> bytes:

@@ -47,6 +47,7 @@ def _artifacts_dir() -> Path:
 
 
 @pytest.mark.browser
+@pytest.mark.slow
 def test_upload_colorize_vote_and_see_the_leaderboard(monkeypatch, tmp_path: Path, photo) -> None:
     chromium = _chromium()
     from playwright.sync_api import expect, sync_playwright

@@ -18,6 +18,7 @@ BAD_UPLOADS = {
 
 
 @pytest.mark.browser
+@pytest.mark.slow
 def test_bad_uploads_show_the_sentence_in_the_browser(monkeypatch, tmp_path: Path) -> None:
     chromium = _chromium()
     from playwright.sync_api import expect, sync_playwright
