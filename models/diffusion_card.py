@@ -6,13 +6,21 @@ colorizers; the card says plainly when the base is the tiny in-code one, whose c
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from huggingface_hub import ModelCard, ModelCardData
 
 from models.diffusion_components import DiffusionComponents
 from models.diffusion_tiny import TINY_BASE_MODEL
-from models.model_card import hub_dataset_ids, training_sections
+from models.model_card import (
+    eval_results,
+    hub_dataset_ids,
+    is_hub_id,
+    limitations_section,
+    training_sections,
+    usage_section,
+)
 
 if TYPE_CHECKING:
     from models.diffusion import DiffusionSettings
@@ -44,17 +52,28 @@ def render_diffusion_card(
     """Card for a folder written by `models.diffusion.save_diffusion_colorizer`."""
     info = dict(card_data)
     tiny = settings.base_model == TINY_BASE_MODEL
+    # Only a Hub id may go into `base_model:`; a local copy of a base (`--base_model /models/sd15`) is named in
+    # the text by its folder name only.
+    hub_base = not tiny and is_hub_id(settings.base_model)
+    title = str(info.get("title", "ControlNet colorizer"))
     metadata = ModelCardData(
+        model_name=title,
         library_name="diffusers",
         license=info.get("license", "apache-2.0"),
         pipeline_tag="image-to-image",
-        base_model=None if tiny or not settings.base_model or "/" not in settings.base_model else settings.base_model,
+        base_model=settings.base_model if hub_base else None,
         tags=["colorlab", "image-colorization", "controlnet", "diffusers", "stable-diffusion"],
         datasets=hub_dataset_ids(info.get("dataset")),
+        eval_results=eval_results(info),
     )
-    base_text = "the tiny in-code base" if tiny else f"`{settings.base_model}`"
+    if tiny:
+        base_text = "the tiny in-code base"
+    elif hub_base:
+        base_text = f"`{settings.base_model}`"
+    else:
+        base_text = f"a local copy of a base model (`{Path(str(settings.base_model)).name}`)"
     sections = [
-        f"# {info.get('title', 'ControlNet colorizer')}",
+        f"# {title}",
         "A ColorLab diffusion colorizer: a ControlNet conditioned on the grayscale image steers a frozen Stable "
         f"Diffusion base ({base_text}). It samples several plausible colourings per photo (one per seed); ColorLab "
         "keeps only the sampled a/b channels and recombines them with the input's full-resolution L, so outputs "
@@ -65,7 +84,7 @@ def render_diffusion_card(
     layout = (
         "the whole pipeline in diffusers format (`StableDiffusionControlNetPipeline.from_pretrained` reads it)"
         if settings.includes_base
-        else f"only `controlnet/`; the base is loaded from `{settings.base_model}`"
+        else f"only `controlnet/`; the base is loaded from {base_text}"
     )
     sections.append(
         "## Components\n"
@@ -84,9 +103,12 @@ def render_diffusion_card(
     sections += training_sections(
         info, what="The ControlNet has", samples_caption="gray input | several sampled colourings | ground truth"
     )
+    failure_modes = (
+        "Each seed gives a different colouring and any one of them can be wrong in a convincing way; sampling is "
+        "slow on a CPU, and quality depends on the base model far more than on the short ControlNet training."
+    )
+    sections.append(limitations_section(info, trained=bool(info.get("steps")), failure_modes=failure_modes))
     sections.append(
-        "## Use\n```python\nfrom models.hub import load_colorizer\n\n"
-        'colorizer = load_colorizer("PATH_OR_REPO_ID")\n'
-        'colourings = colorizer.colorize_samples(PIL.Image.open("photo.jpg"), num_samples=4, seed=0)\n```'
+        usage_section('colourings = colorizer.colorize_samples(Image.open("photo.jpg"), num_samples=4, seed=0)')
     )
     return ModelCard(f"---\n{metadata.to_yaml()}\n---\n\n" + "\n\n".join(sections) + "\n")

@@ -1,23 +1,109 @@
 """Model cards (README.md with Hub metadata) for saved colorizers.
 
 The network supplies architecture and size; the trainer adds `card_data` (dataset, steps, command,
-validation metrics, sample grid file), so a card read on the Hub says how the weights were made.
+validation metrics, sample grid file), so a card read on the Hub says how the weights were made. The
+validation metrics also go into the front matter as `model-index` results, which the Hub shows as an
+evaluation table; `datasets:` and the results' dataset type name a Hub dataset only when the training data
+was one, never a local path.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
-from huggingface_hub import ModelCard, ModelCardData
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+from models.hub_files import looks_like_repo_id
+
+# Readable names for trainer.metrics.METRIC_NAMES (models/ never imports trainer/, so they are spelled here).
+METRIC_LABELS = {
+    "psnr": "PSNR (RGB, dB)",
+    "psnr_ab": "PSNR of a/b (dB)",
+    "ssim": "SSIM (RGB)",
+    "ciede2000": "CIEDE2000 colour difference (lower is better)",
+    "colourfulness": "Colourfulness (Hasler & Süsstrunk)",
+    "colourfulness_delta": "|Δ colourfulness| to the ground truth (lower is better)",
+    "ab_auc": "ab AuC (Zhang et al. 2016)",
+    "blotches": "Blotches: % of pixels in colour islands the truth lacks (lower is better)",
+}
+# The repository's own local folders (gitignored, absent from a fresh clone): a path under one of them is local
+# even where it no longer exists and has the user/name shape of a Hub id ("data/corpus").
+LOCAL_ROOTS = ("data", "outputs", "weights", "runs", "tests")
+# Where `python -m trainer.corpus build` puts the open photo corpus by default.
+CORPUS_FOLDER = "data/corpus"
+CORPUS_NAME = "ColorLab open photo corpus"  # the title of the dataset card the builder writes
+VALIDATION_TASK = "image-to-image"
+
+
+def is_hub_id(source: object) -> bool:
+    """Whether `source` (a dataset or base model) names a Hub repo (user/name that is not a local folder)."""
+    name = str(source or "")
+    return looks_like_repo_id(name) and name.split("/")[0] not in LOCAL_ROOTS and not Path(name).exists()
 
 
 def hub_dataset_ids(dataset: object) -> list[str] | None:
     """The card's `datasets:` entry: only a Hub id (user/name that is not a local folder), never a local path."""
-    from models.hub import looks_like_repo_id  # lazy: cards are rendered rarely, hub pulls in the pipeline
+    return [str(dataset)] if is_hub_id(dataset) else None
 
-    name = str(dataset or "")
-    return [name] if looks_like_repo_id(name) and not Path(name).exists() else None
+
+def describe_dataset(dataset: object) -> str:
+    """A name for the training data that never shows a local path: the Hub id, a local dataset's card title,
+    the corpus' name, or the local folder's last component."""
+    name = str(dataset or "").strip()
+    if not name:
+        return "unrecorded dataset"
+    if is_hub_id(name):
+        return name
+    path = Path(name)
+    if path.as_posix().rstrip("/") == CORPUS_FOLDER:
+        return CORPUS_NAME
+    card = path / "README.md"
+    if card.is_file():  # a local dataset with its own card (the corpus builder writes one): use its title
+        title = re.search(r"^# (.+)$", card.read_text(encoding="utf-8", errors="replace"), re.MULTILINE)
+        if title:
+            return title.group(1).strip()
+    return f"local dataset '{path.name or name}'"
+
+
+def _dataset_type(dataset: object) -> str:
+    """model-index `dataset.type`: the Hub id, else a slug of the description (never a path)."""
+    if is_hub_id(dataset):
+        return str(dataset)
+    slug = re.sub(r"[^a-z0-9]+", "-", describe_dataset(dataset).lower()).strip("-")
+    return slug or "local-dataset"
+
+
+def model_row(metrics: dict[str, dict[str, float]]) -> tuple[str, dict[str, float]] | None:
+    """The model's own row of the trainer's metrics (`{"model (step N)": {...}, "grayscale baseline": {...}}`)."""
+    rows = [(name, row) for name, row in metrics.items() if "baseline" not in name and isinstance(row, dict)]
+    return rows[0] if rows else None
+
+
+def eval_results(info: dict[str, Any]) -> list[EvalResult] | None:
+    """`model-index` results: one per validation metric of the model's own row (the baseline stays in the table)."""
+    row = model_row(info.get("metrics") or {})
+    if row is None:
+        return None
+    _, values = row
+    dataset = info.get("dataset")
+    split = str(info.get("val_split") or "validation")
+    results = [
+        EvalResult(
+            task_type=VALIDATION_TASK,
+            task_name="Image colorization",
+            dataset_type=_dataset_type(dataset),
+            dataset_name=describe_dataset(dataset),
+            dataset_split=split,
+            metric_type=metric,
+            metric_name=METRIC_LABELS.get(metric, metric),
+            metric_value=round(float(value), 4),
+        )
+        for metric, value in sorted(values.items())
+        if isinstance(value, int | float) and value == value and abs(value) != float("inf")  # YAML has no NaN/inf
+    ]
+    return results or None
 
 
 def _metrics_table(metrics: dict[str, dict[str, float]]) -> str:
@@ -43,7 +129,11 @@ def training_sections(info: dict[str, Any], *, what: str, samples_caption: str) 
     else:
         sections = [f"## Training\n{what} not been trained by the ColorLab trainer (untrained or external)."]
     if info.get("metrics"):
-        sections.append("## Validation metrics\n" + _metrics_table(info["metrics"]))
+        split = info.get("val_split") or "validation"
+        sections.append(
+            f"## Validation metrics\nOn the {split} split, whole photos resized to the training resolution, against "
+            "leaving the photo gray (the baseline a colorizer has to beat):\n\n" + _metrics_table(info["metrics"])
+        )
     if info.get("sample_grid"):
         sections.append(f"## Samples\n{samples_caption}\n\n![samples]({info['sample_grid']})")
     if info.get("notes"):
@@ -51,20 +141,62 @@ def training_sections(info: dict[str, Any], *, what: str, samples_caption: str) 
     return sections
 
 
+GAN_FAILURE_MODES = (
+    "Typical failure modes of small colorizers like this one: washed-out or sepia casts (regression losses average "
+    "the possible colours), and with a GAN, bolder colour that can form blotches on smooth areas (the `blotches` "
+    "metric counts them)."
+)
+
+
+def limitations_section(info: dict[str, Any], *, trained: bool, failure_modes: str = GAN_FAILURE_MODES) -> str:
+    """What the colours can and cannot be trusted for, plus anything the trainer recorded."""
+    lines = [
+        "- The colours are a plausible guess learned from photographs, not a record of the real scene: clothing, "
+        "cars, painted walls and anything else whose colour the gray values do not imply can come out wrong, "
+        "and objects the training photos rarely showed stay near gray.",
+        f"- {failure_modes}",
+        "- The validation metrics come from a small held-out split at the training resolution; they rank "
+        "colorizers on that data and say little about other kinds of photos. Human ratings (the ColorLab arena) "
+        "are the better judge of what looks right.",
+        "- The training photos decide what the model knows: their subjects, places and skin tones are not a "
+        "balanced sample of the world's photographs.",
+    ]
+    if not trained:
+        lines.insert(0, "- These weights were not trained by the ColorLab trainer; nothing above was measured.")
+    if info.get("limitations"):
+        lines.append(f"- {info['limitations']}")
+    return "## Limitations\n" + "\n".join(lines)
+
+
+def usage_section(call: str) -> str:
+    """How to run the model once `pip install colorlab` (or a clone of the repository) provides `models`."""
+    return (
+        "## Use\nWith ColorLab installed (`pip install .` in a clone of the ColorLab repository; the package "
+        "provides the `models` module and the `colorlab-colorize` command):\n\n"
+        "```python\nfrom PIL import Image\n\nfrom models.hub import load_colorizer\n\n"
+        'colorizer = load_colorizer("PATH_OR_REPO_ID")  # a local folder, or a Hub id such as user/name\n'
+        f"{call}\n```\n\n"
+        "From the command line: `colorlab-colorize --model PATH_OR_REPO_ID photo.jpg --out colorized/`."
+    )
+
+
 def render_model_card(model: Any) -> ModelCard:
     """Card for a `ColorizationNet` (or anything with `card_data`, `description`, `num_parameters()`)."""
     info: dict[str, Any] = dict(getattr(model, "card_data", {}) or {})
     architecture = type(model).__name__
     parameters = model.num_parameters()
+    title = str(info.get("title", info.get("variant", architecture)))
     card_data = ModelCardData(
+        model_name=title,
         library_name="colorlab",
         license=info.get("license", "apache-2.0"),
         pipeline_tag="image-to-image",
         tags=["colorlab", "image-colorization", "image-to-image", architecture],
         datasets=hub_dataset_ids(info.get("dataset")),
+        eval_results=eval_results(info),
     )
     sections = [
-        f"# {info.get('title', info.get('variant', architecture))}",
+        f"# {title}",
         f"A ColorLab colorizer: {model.description}. It predicts the CIELAB a/b channels from the L channel; "
         "the ColorLab pipeline runs it at a working size and upsamples the colour guided by the full-resolution "
         "L, so outputs keep the input's size and lightness.",
@@ -88,8 +220,6 @@ def render_model_card(model: Any) -> ModelCard:
     sections += training_sections(
         info, what="These weights have", samples_caption="gray input | prediction | ground truth"
     )
-    sections.append(
-        "## Use\n```python\nfrom models.hub import load_colorizer\n\n"
-        'colorizer = load_colorizer("PATH_OR_REPO_ID")\ncolor = colorizer.colorize(PIL.Image.open("photo.jpg"))\n```'
-    )
+    sections.append(limitations_section(info, trained=bool(info.get("steps"))))
+    sections.append(usage_section('color = colorizer.colorize(Image.open("photo.jpg"))  # full resolution'))
     return ModelCard(f"---\n{card_data.to_yaml()}\n---\n\n" + "\n\n".join(sections) + "\n")

@@ -6,11 +6,16 @@ Assemble the Hugging Face Space bundle and upload it with `huggingface_hub`:
     space/models.yaml                    the served models: bundled folders rewritten to weights/<name>,
                                          Hub ids kept as references (with their revision)
     weights/<name>/                      each local model folder (config, safetensors, card, sample PNGs)
-    README.md                            space/README.md with its front matter's `models:` set to the Hub ids
+    README.md                            space/README.md with its front matter's `models:` set to the Hub ids,
+                                         `datasets:` to the ratings dataset (--ratings-repo), and a list
+                                         of the served models at the top of its text
     requirements.txt                     the runtime subset of the repository's exact pins (diffusers and
                                          transformers too when a served model is a diffusion colorizer)
 
 `--dry-run DIR` writes the bundle to DIR and uploads nothing; `cd DIR && python app.py` serves it.
+`--ratings-repo USER/DATASET` (default COLORLAB_RATINGS_REPO) names the Hub dataset the votes sync to: it goes
+into the card's `datasets:` and, on upload, into the Space's COLORLAB_RATINGS_REPO variable (the HF_TOKEN
+secret that lets the Space write to it is yours to add).
 The token comes from `--token`, else HF_TOKEN or the cached `huggingface-cli login`.
 """
 
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import os
 import re
 import shutil
 import sys
@@ -78,8 +84,32 @@ def pinned_gradio(requirements: Path = APP_ROOT / "requirements.txt") -> str:
     return match.group(1)
 
 
-def space_card(hub_models: Sequence[str], *, card: Path = APP_ROOT / "space" / "README.md") -> str:
-    """space/README.md with `models:` listing the Hub models; refuses a card whose sdk_version drifted."""
+def _served_models_text(served: Sequence[dict], ratings_repo: str | None) -> str:
+    """The card's first lines: each model the Space serves (linked when it is a Hub model) and where votes go."""
+    lines = []
+    for entry in served:
+        source = entry["source"]
+        if source.startswith("weights/"):  # copied into the bundle
+            lines.append(f"- **{entry['name']}**: bundled with the Space (`{source}`)")
+        else:
+            at = f" at `{entry['revision']}`" if entry.get("revision") else ""
+            lines.append(f"- **{entry['name']}**: [{source}](https://huggingface.co/{source}){at}")
+    text = "This Space serves:\n\n" + "\n".join(lines) + "\n"
+    if ratings_repo:
+        link = f"[{ratings_repo}](https://huggingface.co/datasets/{ratings_repo})"
+        text += f"\nArena votes are synced to the dataset {link}.\n"
+    return text
+
+
+def space_card(
+    hub_models: Sequence[str],
+    *,
+    card: Path = APP_ROOT / "space" / "README.md",
+    served: Sequence[dict] = (),
+    ratings_repo: str | None = None,
+) -> str:
+    """space/README.md with `models:` listing the Hub models and `datasets:` the ratings dataset; `served`
+    (models.yaml entries) are listed under the title. Refuses a card whose sdk_version drifted."""
     text = card.read_text(encoding="utf-8")
     match = re.match(r"^---\n(.*?)\n---\n", text, re.DOTALL)
     if not match:
@@ -89,7 +119,11 @@ def space_card(hub_models: Sequence[str], *, card: Path = APP_ROOT / "space" / "
     if str(front.get("sdk_version")) != gradio_pin:
         raise DeployError(f"{card} says sdk_version {front.get('sdk_version')} but gradio is pinned to {gradio_pin}.")
     front["models"] = sorted(set(hub_models))
+    front["datasets"] = [ratings_repo] if ratings_repo else []
     body = text[match.end() :]
+    if served:  # after the card's title line
+        title, _, rest = body.lstrip("\n").partition("\n")
+        body = f"\n{title}\n\n{_served_models_text(served, ratings_repo)}{rest}"
     return "---\n" + yaml.safe_dump(front, sort_keys=False, allow_unicode=True) + "---\n" + body
 
 
@@ -164,13 +198,23 @@ def needs_diffusion(plan: Sequence[tuple[dict, Path | None]], *, token: str | No
 
 
 def assemble_bundle(
-    bundle: Path, specs: Sequence[ModelSpec], *, skip_missing: bool = False, token: str | None = None
+    bundle: Path,
+    specs: Sequence[ModelSpec],
+    *,
+    skip_missing: bool = False,
+    token: str | None = None,
+    ratings_repo: str | None = None,
 ) -> Path:
     """Write the Space's files into `bundle` (which must be empty or absent); `token` reads private Hub models."""
     if bundle.exists() and any(bundle.iterdir()):
         raise DeployError(f"{bundle} is not empty; pass a new folder so nothing of yours is overwritten.")
+    check_ratings_repo(ratings_repo)
     plan = plan_models(specs, skip_missing=skip_missing)
-    card = space_card([entry["source"] for entry, folder in plan if folder is None])
+    card = space_card(
+        [entry["source"] for entry, folder in plan if folder is None],
+        served=[entry for entry, _ in plan],
+        ratings_repo=ratings_repo,
+    )
     extra = DIFFUSION_PACKAGES if needs_diffusion(plan, token=token) else ()
     requirements = runtime_requirements(packages=(*RUNTIME_PACKAGES, *extra))
     bundle.mkdir(parents=True, exist_ok=True)
@@ -190,10 +234,19 @@ def assemble_bundle(
     return bundle
 
 
-def upload_bundle(bundle: Path, space_id: str, *, token: str | None = None, private: bool = False) -> str:
+def check_ratings_repo(ratings_repo: str | None) -> None:
+    if ratings_repo and not re.fullmatch(r"[\w.-]+/[\w.-]+", ratings_repo):
+        raise DeployError(f"--ratings-repo must be a Hub dataset id like user/colorlab-votes, not {ratings_repo!r}.")
+
+
+def upload_bundle(
+    bundle: Path, space_id: str, *, token: str | None = None, private: bool = False, ratings_repo: str | None = None
+) -> str:
     """Create the Space if needed and upload the bundle as one commit; returns the Space URL."""
     api = HfApi(token=token)
     api.create_repo(space_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
+    if ratings_repo:  # the dataset the card names is the one the Space syncs votes to
+        api.add_space_variable(space_id, "COLORLAB_RATINGS_REPO", ratings_repo)
     api.upload_folder(
         repo_id=space_id,
         repo_type="space",
@@ -213,6 +266,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--skip-missing", action="store_true", help="leave out local models that do not exist")
     parser.add_argument("--private", action="store_true", help="create the Space as private")
     parser.add_argument("--token", help="Hugging Face token (default: HF_TOKEN or the cached login)")
+    parser.add_argument(
+        "--ratings-repo",
+        default=os.environ.get("COLORLAB_RATINGS_REPO") or None,
+        metavar="USER/DATASET",
+        help="Hub dataset the Space syncs votes to: listed in the card's datasets: and set as the Space's "
+        "COLORLAB_RATINGS_REPO variable (default: COLORLAB_RATINGS_REPO)",
+    )
     args = parser.parse_args(argv)
     if not re.fullmatch(r"[\w.-]+/[\w.-]+", args.space_id):
         print(f"error: --space-id must look like user/name, not {args.space_id!r}.", file=sys.stderr)
@@ -220,13 +280,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         specs = read_config_file(args.models) if args.models else configured_specs()[0]
         if args.dry_run:
-            assemble_bundle(args.dry_run, specs, skip_missing=args.skip_missing, token=args.token)
+            assemble_bundle(
+                args.dry_run, specs, skip_missing=args.skip_missing, token=args.token, ratings_repo=args.ratings_repo
+            )
             print(f"Bundle for {args.space_id} written to {args.dry_run}; serve it with: cd {args.dry_run} && "
                   "python app.py")  # fmt: skip
             return 0
         with tempfile.TemporaryDirectory(prefix="colorlab-space-") as staging:
-            bundle = assemble_bundle(Path(staging) / "bundle", specs, skip_missing=args.skip_missing, token=args.token)
-            url = upload_bundle(bundle, args.space_id, token=args.token, private=args.private)
+            bundle = assemble_bundle(
+                Path(staging) / "bundle",
+                specs,
+                skip_missing=args.skip_missing,
+                token=args.token,
+                ratings_repo=args.ratings_repo,
+            )
+            url = upload_bundle(
+                bundle, args.space_id, token=args.token, private=args.private, ratings_repo=args.ratings_repo
+            )
         print(f"Uploaded to {url}")
         return 0
     except (ValueError, OSError) as error:  # DeployError, config errors, Hub errors (HfHubHTTPError is an OSError)
