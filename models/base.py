@@ -9,7 +9,7 @@ rebuilds the right network. Loading is strict and safetensors-only (see `_from_p
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -177,6 +177,28 @@ class ColorizationNet(
         return model.to(map_location).eval()
 
 
+def check_tensor_shapes(
+    found: Mapping[str, Sequence[int]],
+    expected: Mapping[str, Sequence[int]],
+    *,
+    where: str,
+    network: str,
+    fix: str,
+    shape_fix: str | None = None,
+) -> None:
+    """Refuse weights whose tensor names or shapes differ from the network's: the one strict check behind every
+    weights load (ColorLab folders, their safetensors headers, the pretrained evaluation networks)."""
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    if missing or unexpected:
+        raise ValueError(
+            f"{where} does not match {network}: missing {missing[:5]}, unexpected {unexpected[:5]}; {fix}."
+        )
+    wrong = [name for name, shape in found.items() if tuple(shape) != tuple(expected[name])]
+    if wrong:
+        raise ValueError(f"{where} has tensors of the wrong shape ({wrong[:5]}); {shape_fix or fix}.")
+
+
 def load_weights_strict(model: nn.Module, weights_file: Path) -> None:
     """Load safetensors into `model`, refusing any missing or unexpected key (no silent partial loads)."""
     if not weights_file.is_file():
@@ -184,15 +206,12 @@ def load_weights_strict(model: nn.Module, weights_file: Path) -> None:
             f"{weights_file} is missing; a ColorLab model folder needs {WEIGHTS_NAME} (pickles are not read)."
         )
     state = load_file(str(weights_file))
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise ValueError(
-            f"{weights_file} does not match {type(model).__name__}: missing {missing[:5]}, "
-            f"unexpected {unexpected[:5]}; the weights were saved by a different architecture or config."
-        )
-    mismatched = [k for k, v in state.items() if v.shape != expected[k].shape]
-    if mismatched:
-        raise ValueError(f"{weights_file} has tensors of the wrong shape ({mismatched[:5]}); check config.json.")
+    check_tensor_shapes(
+        {name: tensor.shape for name, tensor in state.items()},
+        {name: tensor.shape for name, tensor in model.state_dict().items()},
+        where=str(weights_file),
+        network=type(model).__name__,
+        fix="the weights were saved by a different architecture or config",
+        shape_fix="check config.json",
+    )
     model.load_state_dict(state, strict=True)  # copies and casts fp16 files into the fp32 parameters

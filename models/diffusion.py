@@ -24,8 +24,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import shutil
-import tempfile
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -49,7 +47,7 @@ from models.diffusion_components import (
     missing_subfolders,
 )
 from models.diffusion_tiny import TINY_BASE_MODEL, TINY_RESOLUTION, build_tiny_components
-from models.hub_files import DIFFUSION_MARKER, looks_like_repo_id
+from models.hub_files import DIFFUSION_MARKER, looks_like_repo_id, write_folder_atomically
 from models.imageio import ImageSource
 from models.pipeline import Colorizer, prepare_image
 
@@ -347,33 +345,10 @@ def save_diffusion_colorizer(
             "The tiny base is built in code with random weights, so it must be saved with the ControlNet."
         )
     settings.includes_base = include_base
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.saving-", dir=folder.parent))
-    try:
-        _FolderWriter(components, settings, dict(card_data or {})).save_pretrained(staging)
-        _move_into(staging, folder)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return folder
-
-
-def _move_into(staging: Path, folder: Path) -> None:
-    """Move what `staging` holds into `folder` by renames: each component subfolder is swapped whole.
-
-    Other entries of `folder` (checkpoints, sample grids, logs) are left alone. The marker goes last,
-    so an interrupted first save never looks like a colorizer; an interrupted re-save mixes whole
-    components of two saves (in training only `controlnet/` changes, the base is frozen).
-    """
-    for entry in sorted(staging.iterdir(), key=lambda p: p.name == DIFFUSION_MARKER):
-        target = folder / entry.name
-        if entry.is_dir() and target.exists():
-            retired = staging / f".{entry.name}.old"  # same file system as `folder`: renames, no copies
-            target.rename(retired)
-            entry.rename(target)
-            shutil.rmtree(retired)
-        else:
-            os.replace(entry, target)
+    # In training only controlnet/ changes (the base is frozen), so an interrupted re-save mixes whole components
+    # of two saves; the marker moves last, so an interrupted first save never looks like a colorizer.
+    writer = _FolderWriter(components, settings, dict(card_data or {}))
+    return write_folder_atomically(folder, writer.save_pretrained, last=DIFFUSION_MARKER)
 
 
 def read_settings(folder: Path) -> DiffusionSettings:

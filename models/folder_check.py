@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from models.base import ARCHITECTURE_KEY, ColorizationNet
+from models.base import ARCHITECTURE_KEY, ColorizationNet, check_tensor_shapes
 from models.hub_files import CONFIG_NAME, WEIGHTS_NAME
 from models.registry import architecture_class
 
@@ -152,16 +152,14 @@ def read_safetensors_header(weights_file: Path) -> dict[str, dict[str, Any]]:
 def check_header_against(model: ColorizationNet, header: dict[str, dict[str, Any]], weights_file: Path) -> None:
     """Names, shapes, dtypes and byte sizes of the file against the (meta) network; nothing is loaded."""
     expected = model.state_dict()
-    missing = sorted(set(expected) - set(header))
-    unexpected = sorted(set(header) - set(expected))
-    if missing or unexpected:
-        raise ValueError(
-            f"{weights_file} does not match {type(model).__name__}: missing {missing[:5]}, "
-            f"unexpected {unexpected[:5]}; the weights were saved by a different architecture or config."
-        )
-    mismatched = [k for k, entry in header.items() if tuple(entry["shape"]) != tuple(expected[k].shape)]
-    if mismatched:
-        raise ValueError(f"{weights_file} has tensors of the wrong shape ({mismatched[:5]}); check config.json.")
+    check_tensor_shapes(
+        {name: entry["shape"] for name, entry in header.items()},
+        {name: tensor.shape for name, tensor in expected.items()},
+        where=str(weights_file),
+        network=type(model).__name__,
+        fix="the weights were saved by a different architecture or config",
+        shape_fix="check config.json",
+    )
     for name, entry in header.items():
         allowed = FLOAT_DTYPES if expected[name].is_floating_point() else INTEGER_DTYPES
         dtype = entry["dtype"]

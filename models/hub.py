@@ -11,8 +11,6 @@ ColorLab model is rejected with a sentence that says what is missing.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +27,7 @@ from models.hub_files import (  # re-exported: callers know these names from mod
     looks_like_repo_id,
     read_config,
     resolve_model_folder,
+    write_folder_atomically,
 )
 from models.pipeline import Colorizer
 
@@ -79,20 +78,10 @@ def load_colorizer(
 
 
 def save_model_atomically(model: ColorizationNet, folder: str | os.PathLike[str], **save_kwargs: Any) -> Path:
-    """Save into a temporary sibling folder, then move each file into `folder` with an atomic rename.
+    """`model.save_pretrained` into `folder` through a staging folder (see `write_folder_atomically`): a crash
+    leaves the previous file or the new one, never half a file; config.json moves last; other files stay."""
 
-    A crash leaves either the previous file or the new one, never half a file; other files already in
-    `folder` (checkpoints, sample grids, logs) are left alone. config.json is moved last, so a folder only
-    reads as the new model once every other file is in place.
-    """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.saving-", dir=folder.parent))
-    try:
+    def write(staging: Path) -> None:
         model.save_pretrained(staging, **save_kwargs)
-        names = sorted(p.name for p in staging.iterdir())
-        for name in sorted(names, key=lambda n: n == CONFIG_NAME):  # config.json last
-            os.replace(staging / name, folder / name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return folder
+
+    return write_folder_atomically(folder, write, last=CONFIG_NAME)

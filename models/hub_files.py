@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +35,15 @@ HUB_FILES = [
     "*/*.safetensors",
     "*/*.txt",
 ]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One colorizer to load: its display name, where its weights are (a folder or a Hub repo id), a Hub revision."""
+
+    name: str
+    source: str
+    revision: str | None = None
 
 
 def looks_like_repo_id(source: str) -> bool:
@@ -77,3 +90,30 @@ def read_config(folder: Path) -> dict[str, Any]:
         return json.loads(config_file.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
         raise ValueError(f"{config_file} is not valid JSON ({error}); re-save the model.") from error
+
+
+def write_folder_atomically(folder: str | os.PathLike[str], write: Callable[[Path], None], *, last: str) -> Path:
+    """`write(staging)` into a temporary sibling of `folder`, then move each entry into `folder` by a rename.
+
+    A crash leaves either the previous file or the new one, never half a file; a subfolder (a diffusers component)
+    is swapped whole. Other entries already in `folder` (checkpoints, sample grids, logs) are left alone. The entry
+    named `last` (config.json, or the diffusion marker) moves last, so a folder only reads as the new model once
+    everything else is in place, and an interrupted first save never looks like a model.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.saving-", dir=folder.parent))
+    try:
+        write(staging)
+        for entry in sorted(staging.iterdir(), key=lambda path: (path.name == last, path.name)):
+            target = folder / entry.name
+            if entry.is_dir() and target.exists():
+                retired = staging / f".{entry.name}.old"  # same file system as `folder`: renames, no copies
+                target.rename(retired)
+                entry.rename(target)
+                shutil.rmtree(retired)
+            else:
+                os.replace(entry, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder

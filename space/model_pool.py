@@ -50,6 +50,7 @@ import torch
 import yaml
 from PIL import Image
 
+from models.hub_files import ModelSpec  # re-exported: the app and deploy know it from here
 from models.pipeline import Colorizer
 
 APP_ROOT = Path(__file__).resolve().parent.parent
@@ -64,15 +65,6 @@ logger = logging.getLogger(__name__)
 
 class ModelChoiceError(ValueError):
     """A model name the pool does not serve (the message lists the ones it does)."""
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """One configured model: its display name, where its weights are, and an optional Hub revision."""
-
-    name: str
-    source: str
-    revision: str | None = None
 
 
 @dataclass(frozen=True)

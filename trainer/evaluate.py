@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 
 from models.colorize import parse_working_size
 from models.hub import load_colorizer
+from models.hub_files import ModelSpec
 from models.imageio import ImageInputError, open_image
 from models.pipeline import Colorizer
 from trainer.fid import inception_features, load_fid_inception
@@ -58,12 +59,6 @@ class GrayscaleBaseline(Colorizer):
 
     def predict_ab(self, l_norm: torch.Tensor) -> torch.Tensor:
         return torch.zeros(l_norm.shape[0], 2, *l_norm.shape[-2:])
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    name: str
-    source: str
 
 
 def parse_model_spec(spec: str) -> ModelSpec:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import torch
 
+from models.base import check_tensor_shapes
+
 
 class WeightsUnavailable(Exception):
     """The metric cannot be computed honestly; `str(error)` is the report's "unavailable: ..." sentence."""
@@ -132,13 +134,10 @@ def load_pretrained_state(
 
 def check_keys(state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], source: str) -> None:
     """Refuse a state dict whose keys or shapes differ from the network's (no silent partial loads)."""
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise ValueError(
-            f"{source} does not match the expected network: missing {missing[:4]}, unexpected {unexpected[:4]}; "
-            "pass the standard checkpoint file."
-        )
-    wrong = [k for k, v in state.items() if tuple(v.shape) != tuple(expected[k].shape)]
-    if wrong:
-        raise ValueError(f"{source} has tensors of the wrong shape ({wrong[:4]}); pass the standard checkpoint file.")
+    check_tensor_shapes(
+        {name: tensor.shape for name, tensor in state.items()},
+        {name: tensor.shape for name, tensor in expected.items()},
+        where=source,
+        network="the expected network",
+        fix="pass the standard checkpoint file",
+    )
