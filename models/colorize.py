@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -22,7 +21,7 @@ from pathlib import Path
 from PIL import Image
 from tqdm import tqdm
 
-from models.fileperm import public_mode  # standard library only: keeps the CLI's start fast
+from models.fileperm import public_mode, safe_stem  # standard library only: keeps the CLI's start fast
 
 # The bundled default colorizer; relative paths are looked up in the working directory, then the repo root.
 DEFAULT_MODEL = "weights/pix2pix"
@@ -125,8 +124,7 @@ def iter_inputs(inputs: Sequence[str]) -> Iterator[Path]:
 
 def safe_model_name(name: str) -> str:
     """The colorizer's name as a file-name fragment (a Hub id 'user/x' arrives here as 'x')."""
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")
-    return cleaned or "colorized"
+    return safe_stem(name, separator="-", default="colorized", max_length=None)
 
 
 def output_path(input_path: Path, out_dir: Path, model_name: str, image_format: str) -> Path:

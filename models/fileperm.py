@@ -1,4 +1,6 @@
-"""File modes that honour the user's umask for files written through temporary names.
+"""Names and modes of the files ColorLab writes: safe file-name stems, and modes that honour the user's umask.
+
+`safe_stem` turns a user's file name or a model name into a file-name fragment (the CLI's and the app's outputs).
 
 `tempfile.mkstemp` creates files 0600 on purpose (they are private while being written), so a file renamed into
 place from one stays 0600 whatever the umask: colorized photos other users or a web server could not read.
@@ -8,10 +10,19 @@ place from one stays 0600 whatever the umask: colorized photos other users or a 
 from __future__ import annotations
 
 import os
+import re
 import threading
 from pathlib import Path
 
 _lock = threading.Lock()
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_stem(text: str, *, separator: str = "_", default: str = "image", max_length: int | None = 60) -> str:
+    """`text` as a file-name fragment: runs of other characters become `separator`, no leading or trailing dots
+    or separators (no hidden files, no `..`), at most `max_length` characters, `default` when nothing is left."""
+    stem = _UNSAFE.sub(separator, text).strip(separator + ".")[:max_length]
+    return stem or default
 
 
 def current_umask() -> int:

@@ -23,14 +23,10 @@ from pathlib import Path
 
 from PIL import Image
 
+from models.fileperm import safe_stem  # noqa: F401  (re-exported: the app and deploy name their files with it)
+
 # zlib level 1: a 12-megapixel PNG is written ~2x faster than at the default level for ~10% more bytes.
 PNG_COMPRESS_LEVEL = 1
-
-
-def safe_stem(text: str, *, default: str = "image", max_length: int = 60) -> str:
-    """A file-name-safe version of a user's file name or a model name."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._")[:max_length]
-    return stem or default
 
 
 _REQUEST_FOLDER = re.compile(r"^[0-9a-f]{32}$")  # uuid4().hex, as new_request() names them

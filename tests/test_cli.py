@@ -14,6 +14,7 @@ from PIL import Image
 
 from models import colorize
 from models.colorize import DEFAULT_MODEL, main
+from space.outputs import safe_stem
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -142,4 +143,8 @@ def test_bad_model_and_bad_arguments_exit_2_with_one_sentence(tmp_path, inputs, 
 def test_output_names_are_safe_file_names():
     assert colorize.safe_model_name("pix2pix") == "pix2pix"
     assert colorize.safe_model_name("my model (v2)") == "my-model-v2"
+    assert colorize.safe_model_name("..") == "colorized"
+    # the same helper names the app's downloads and the Space bundle's weight folders (space.outputs.safe_stem)
+    assert safe_stem("../../etc/passwd") == "etc_passwd" and safe_stem("...") == "image"
+    assert len(safe_stem("x" * 80)) == 60
     assert colorize.output_path(Path("/a/b/photo.final.JPG"), Path("out"), "m", "jpg") == Path("out/photo.final_m.jpg")
