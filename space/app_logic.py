@@ -135,7 +135,7 @@ class AppContext:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AppContext:
         """The app's context from the environment (see the module docstring); starts the optional vote sync."""
-        from space.sync import start_hub_sync
+        from space.sync import start_hub_sync  # huggingface_hub's CommitScheduler: only when sync is on
 
         env = os.environ if env is None else env
         min_votes = _env_int(env, "COLORLAB_MIN_VOTES", DEFAULT_MIN_VOTES)

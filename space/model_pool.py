@@ -290,6 +290,7 @@ def load_entry(spec: ModelSpec, *, root: Path = APP_ROOT, device: str = "cpu") -
 
 def untrained_fallback(variants: Sequence[str] = FALLBACK_VARIANTS) -> list[PoolEntry]:
     """Tiny networks with random weights (seeded, so they are the same every start), labelled as untrained."""
+    # only the fallback builds networks: the registry imports every architecture
     from models.model_card import render_model_card
     from models.registry import create_model
 

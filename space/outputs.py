@@ -111,7 +111,7 @@ def png_ready(image: Image.Image) -> Image.Image:
     """`image` in a mode PNG can hold, converted the way the colorizer reads it (models.imageio.image_to_tensor)."""
     if image.mode in PNG_MODES:
         return image
-    from models.imageio import image_to_tensor
+    from models.imageio import image_to_tensor  # torch: only for the rare modes PNG cannot hold
 
     rgb, alpha = image_to_tensor(image)
     array = (rgb.permute(1, 2, 0).clamp(0, 1).numpy() * 255.0 + 0.5).astype("uint8")

@@ -166,7 +166,7 @@ def _validate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None
     if not 0 <= args.proportion_empty_prompts <= 1:
         parser.error("--proportion_empty_prompts must be between 0 and 1")
     if args.push_to_hub:
-        from trainer.push import check_hub_model_id
+        from trainer.push import check_hub_model_id  # huggingface_hub: only with --push_to_hub
 
         try:
             check_hub_model_id(args.hub_model_id)

@@ -35,6 +35,7 @@ from models.hub import load_colorizer
 from models.hub_files import ModelSpec
 from models.imageio import ImageInputError, open_image
 from models.pipeline import Colorizer
+from trainer.data import has_split_folders, load_splits  # the trainer owns how datasets are opened
 from trainer.fid import inception_features, load_fid_inception
 from trainer.inception import FIDInceptionV3
 from trainer.lpips_metric import LPIPS, load_lpips
@@ -99,8 +100,6 @@ def _split_names(dataset: str) -> list[str]:
     if path.is_dir() and (path / "dataset_info.json").is_file():
         return []
     if path.is_dir():
-        from trainer.data import has_split_folders
-
         # As the trainer reads folders: split subfolders are splits; a flat folder is one "train" split, whatever
         # its file names say (datasets would otherwise guess splits from names like "holiday_test-1.jpg").
         if not has_split_folders(path):
@@ -147,8 +146,6 @@ def load_eval_images(
     dataset: str, *, split: str | None, limit: int | None, image_size: int, fit: str = "square"
 ) -> EvalImages:
     """The first `limit` images of the split (dataset order, so every run scores the same images)."""
-    from trainer.data import load_splits  # datasets is heavy; and the trainer owns how datasets are opened
-
     chosen = resolve_split(dataset, split)
     records, _, column = load_splits(dataset, split=chosen)
     count = len(records) if limit is None else min(limit, len(records))
@@ -348,6 +345,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace) -> Path:
     """The whole command: load, evaluate, join ratings, write the report. Returns the report folder."""
+    # imported when the command runs, not on import: the report stack (scipy, matplotlib) is slow to load
     from trainer.human import load_votes
     from trainer.report import build_report, write_report
 

@@ -324,7 +324,7 @@ def push_if_asked(args: argparse.Namespace) -> None:
     """Upload the output folder with `--push_to_hub`; a failed upload is a TrainingError (the folder is kept)."""
     if not args.push_to_hub:
         return
-    from trainer.push import PushError, push_output
+    from trainer.push import PushError, push_output  # huggingface_hub's upload client: only when pushing
 
     try:
         url = push_output(args.output_dir, args.hub_model_id, private=args.hub_private, token=args.hub_token)

@@ -22,6 +22,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from trainer.fid import frechet_distance, kernel_inception_distance
 from trainer.metrics import HIGHER_IS_BETTER, METRIC_NAMES, bootstrap_mean_ci
+from trainer.sweep import sweep_lines
 
 # Column label and decimals for every metric a report can hold.
 LABELS = {
@@ -103,7 +104,7 @@ def build_report(
         "seconds": raw["seconds"],
     }
     if votes is not None:
-        from trainer.human import human_section
+        from trainer.human import human_section  # only with --ratings: it brings in the app's vote statistics
 
         report["human"] = human_section(votes, names, summary, n_boot=n_boot, seed=seed)
     return report
@@ -249,8 +250,6 @@ def render_markdown(report: dict) -> str:
     if "human" in report:
         lines += ["", *human_lines(report["human"])]
     if "sweep" in report:
-        from trainer.sweep import sweep_lines
-
         lines += ["", *sweep_lines(report["sweep"])]
     lines += [
         "",

@@ -97,7 +97,7 @@ def main(args: argparse.Namespace) -> Path:
     if validation_note and accelerator.is_main_process:
         tqdm.write(validation_note)
     if args.model == "controlnet":
-        from trainer.train_controlnet import train_controlnet
+        from trainer.train_controlnet import train_controlnet  # diffusers is heavy: only for this family
 
         return train_controlnet(args, accelerator)
 
