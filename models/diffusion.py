@@ -46,13 +46,12 @@ from models.diffusion_components import (
     make_scheduler,
     missing_subfolders,
 )
-from models.diffusion_tiny import TINY_BASE_MODEL, TINY_RESOLUTION, build_tiny_components
+from models.diffusion_settings import DiffusionSettings
+from models.diffusion_tiny import TINY_BASE_MODEL, build_tiny_components
 from models.hub_files import DIFFUSION_MARKER, looks_like_repo_id, write_folder_atomically
 from models.imageio import ImageSource
 from models.pipeline import Colorizer, prepare_image
 
-MARKER_FORMAT = "colorlab-diffusion"
-MARKER_VERSION = 1
 ProgressCallback = Callable[[int, int], None]
 
 
@@ -73,30 +72,6 @@ def assemble_pipeline(components: Any, scheduler: Any) -> StableDiffusionControl
 
 class SamplingCancelled(RuntimeError):
     """Raised inside sampling when the caller's cancel event is set; nothing is returned for that request."""
-
-
-@dataclass
-class DiffusionSettings:
-    """Sampling defaults and provenance, stored in colorlab_diffusion.json next to the weights."""
-
-    base_model: str = TINY_BASE_MODEL
-    resolution: int = TINY_RESOLUTION  # the working size the ControlNet was trained at
-    scheduler: str = "unipc"
-    num_inference_steps: int = 20
-    guidance_scale: float = 7.5  # only matters with a text prompt (see DiffusionColorizer.predict_ab)
-    seed: int = 0
-    prompt: str = ""
-    includes_base: bool = True
-
-    def to_json(self) -> dict[str, Any]:
-        return {"format": MARKER_FORMAT, "version": MARKER_VERSION, "model": "controlnet", **dataclasses.asdict(self)}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any], *, where: str) -> DiffusionSettings:
-        if data.get("format") != MARKER_FORMAT:
-            raise ValueError(f'{where} is not a ColorLab diffusion marker (no "format": "{MARKER_FORMAT}").')
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{key: value for key, value in data.items() if key in known})
 
 
 def default_settings(components: DiffusionComponents) -> DiffusionSettings:
