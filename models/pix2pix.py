@@ -167,7 +167,7 @@ class GANLoss(nn.Module):
     """Adversarial objective: 'vanilla' (BCE on logits), 'lsgan' (least squares) or 'hinge'.
 
     `real_label` below 1 gives one-sided label smoothing, which keeps a strong discriminator from
-    saturating (the failure mode ARCHITECTURE.md measured on this data).
+    saturating (the failure mode docs/architecture.md describes on this data).
     """
 
     def __init__(self, mode: GanMode = "vanilla", *, real_label: float = 1.0, fake_label: float = 0.0) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from app_support import REPO_ROOT, launched, load_app, save_tiny_models
 
-# Offline and quiet: no first-run, sync, component updates or QUIC probes (see ARCHITECTURE.md).
+# Offline and quiet: no first-run, sync, component updates or QUIC probes (see docs/architecture.md).
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
