@@ -353,4 +353,3 @@ def prior_batches(dataset: ColorizationDataset | StreamingColorizationDataset, *
         return [dataset[position]["ab"][None] for position in range(min(count, len(dataset)))]
     finally:
         dataset.set_epoch(saved_epoch)
-
