@@ -16,12 +16,13 @@ export OMP_WAIT_POLICY := PASSIVE
 
 .PHONY: setup demo test lint format bench clean-venv
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first, alone: the pinned CPU build must win before anything can ask for another torch
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -r requirements.txt
+	# the project itself (editable, with the test tools), its dependencies held to requirements.txt's exact pins
+	$(PY) -m pip install --quiet -c requirements.txt -e ".[dev]"
 	# lpips ships the calibrated LPIPS layers we use; its torchvision dependency must not come along
 	$(PY) -m pip install --quiet --no-deps lpips==0.1.4
 	touch $@
