@@ -86,6 +86,31 @@ class AbClassHead(nn.Module):
         super().__init__()
         self.num_bins = bin_centres().shape[0]
         self.classifier = nn.Conv2d(in_channels, self.num_bins, 1)
+        # The training's rebalancing weights (not saved in the weights file: they live in config.json).
+        self.register_buffer("class_weights", torch.ones(self.num_bins), persistent=False)
+
+    def set_class_weights(self, weights: torch.Tensor) -> None:
+        if weights.shape != (self.num_bins,) or (
+            not weights.is_meta and (not torch.isfinite(weights).all() or (weights < 0).any())
+        ):
+            raise ValueError(
+                f"class_weights must be {self.num_bins} finite, non-negative numbers (one per ab bin); "
+                "re-save the model."
+            )
+        if not self.class_weights.is_meta:  # a network built on the meta device for checking has no storage
+            self.class_weights.copy_(weights)
+
+    def correct_prior(self, logits: torch.Tensor, strength: float) -> torch.Tensor:
+        """Divide the rebalancing weights back out of the predicted distribution, by `strength` in [0, 1].
+
+        Training with per-class weights w makes the network predict ~ w(c) p(c | L) rather than p(c | L): rare,
+        saturated colours are boosted, which is the point (vivid colour), but costs accuracy where the network is
+        unsure. Subtracting strength x log w from the logits moves the decoding back towards p(c | L); bins no
+        training pixel reached (w = 0) are never chosen.
+        """
+        weights = self.class_weights.to(logits)
+        log_weights = torch.where(weights > 0, torch.log(weights.clamp_min(1e-12)), torch.full_like(weights, 1e4))
+        return logits - strength * log_weights.view(1, -1, 1, 1)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.classifier(F.avg_pool2d(features, LOGIT_STRIDE))

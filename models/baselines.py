@@ -128,12 +128,31 @@ class ConvAutoencoder(ColorizationNet):
 class _UNetHeadMixin:
     """The U-Nets' output: ab regression (tanh) or, with `ab_classes`, bin logits decoded by annealed mean."""
 
-    def _make_head(self, channels: int, *, ab_classes: bool, temperature: float) -> None:
+    def _make_head(
+        self,
+        channels: int,
+        *,
+        ab_classes: bool,
+        temperature: float,
+        prior_correction: float = 0.0,
+        class_weights: list[float] | None = None,
+    ) -> None:
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0 (1 = mean, smaller = more vivid), got {temperature}.")
+        if not 0 <= prior_correction <= 1:
+            raise ValueError(f"prior_correction must be between 0 and 1, got {prior_correction}.")
         self.ab_classes = ab_classes
-        self.temperature = temperature  # a decoding setting (see models.ab_classes), not a learned weight
+        # Decoding settings (see models.ab_classes), not learned weights: saved in config.json, chosen on validation.
+        self.temperature = temperature
+        self.prior_correction = prior_correction
         self.head = AbClassHead(channels) if ab_classes else _ab_head(channels)
+        if ab_classes and class_weights is not None:
+            self.head.set_class_weights(torch.as_tensor(class_weights, dtype=torch.float32))
+
+    def set_class_weights(self, weights: torch.Tensor) -> None:
+        """Record the training's rebalancing weights (in config.json too), so decoding can divide them back out."""
+        self.head.set_class_weights(weights)
+        self._hub_mixin_config["class_weights"] = [round(float(w), 5) for w in weights]
 
     def _head_output(self, features: torch.Tensor, l_norm: torch.Tensor, *, return_logits: bool) -> torch.Tensor:
         if not self.ab_classes:
@@ -143,6 +162,8 @@ class _UNetHeadMixin:
         logits = self.head(features)
         if return_logits:
             return logits
+        if self.prior_correction:
+            logits = self.head.correct_prior(logits, self.prior_correction)
         return AbClassHead.decode(logits, temperature=self.temperature, size=l_norm.shape[-2:])
 
 
@@ -157,7 +178,14 @@ class PlainUNet(_UNetHeadMixin, ColorizationNet):
     description = "plain U-Net regressor (Ronneberger et al. 2015), trained without a discriminator"
 
     def __init__(
-        self, *, width: int = 32, depth: int = 4, ab_classes: bool = False, temperature: float = DEFAULT_TEMPERATURE
+        self,
+        *,
+        width: int = 32,
+        depth: int = 4,
+        ab_classes: bool = False,
+        temperature: float = DEFAULT_TEMPERATURE,
+        prior_correction: float = 0.0,
+        class_weights: list[float] | None = None,
     ) -> None:
         super().__init__()
         self.depth = depth
@@ -167,7 +195,13 @@ class PlainUNet(_UNetHeadMixin, ColorizationNet):
         self.ups = nn.ModuleList(nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2) for i in range(depth))
         self.merges = nn.ModuleList(_DoubleConv(widths[i] * 2, widths[i]) for i in range(depth))
         self.pool = nn.MaxPool2d(2)
-        self._make_head(widths[0], ab_classes=ab_classes, temperature=temperature)
+        self._make_head(
+            widths[0],
+            ab_classes=ab_classes,
+            temperature=temperature,
+            prior_correction=prior_correction,
+            class_weights=class_weights,
+        )
 
     @property
     def size_multiple(self) -> int:
@@ -206,7 +240,14 @@ class ResidualUNet(_UNetHeadMixin, ColorizationNet):
     description = "residual U-Net: residual conv blocks, 4x4 stride-2 LeakyReLU/BatchNorm down, ConvTranspose up"
 
     def __init__(
-        self, *, width: int = 32, depth: int = 4, ab_classes: bool = False, temperature: float = DEFAULT_TEMPERATURE
+        self,
+        *,
+        width: int = 32,
+        depth: int = 4,
+        ab_classes: bool = False,
+        temperature: float = DEFAULT_TEMPERATURE,
+        prior_correction: float = 0.0,
+        class_weights: list[float] | None = None,
     ) -> None:
         super().__init__()
         self.depth = depth
@@ -232,7 +273,13 @@ class ResidualUNet(_UNetHeadMixin, ColorizationNet):
         self.merges = nn.ModuleList(
             nn.Sequential(nn.Conv2d(widths[i] * 2, widths[i], 1), _ResidualBlock(widths[i])) for i in range(depth)
         )
-        self._make_head(widths[0], ab_classes=ab_classes, temperature=temperature)
+        self._make_head(
+            widths[0],
+            ab_classes=ab_classes,
+            temperature=temperature,
+            prior_correction=prior_correction,
+            class_weights=class_weights,
+        )
 
     @property
     def size_multiple(self) -> int:

@@ -81,3 +81,24 @@ def test_a_tiny_class_unet_learns_a_colour_with_the_rebalanced_loss():
 def test_regressors_have_no_logits():
     with pytest.raises(ValueError, match="regresses ab; it has no logits"):
         create_model("unet_tiny")(torch.zeros(1, 1, 16, 16), return_logits=True)
+
+
+def test_prior_correction_divides_the_rebalancing_weights_back_out_and_is_saved(tmp_path):
+    from models.hub import load_model
+
+    model = create_model("unet_tiny", ab_classes=True, prior_correction=1.0)
+    weights = torch.ones(529)
+    rare = nearest_bin(torch.full((1, 2, 1, 1), 0.5)).item()
+    weights[rare] = 8.0  # training boosted this rare colour 8x
+    weights[0] = 0.0  # a bin no training pixel reached
+    model.set_class_weights(weights)
+    logits = torch.zeros(1, 529, 1, 1)
+    corrected = torch.softmax(model.head.correct_prior(logits, 1.0), dim=1)[0, :, 0, 0]
+    assert corrected[rare] < corrected[1] / 7  # the boost is removed
+    assert corrected[0] == 0  # never chosen
+    model.save_pretrained(tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
+    assert loaded.prior_correction == 1.0
+    torch.testing.assert_close(loaded.head.class_weights, weights)
+    with pytest.raises(ValueError, match="prior_correction must be between 0 and 1"):
+        create_model("unet_tiny", ab_classes=True, prior_correction=2.0)

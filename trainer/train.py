@@ -189,6 +189,7 @@ def main(args: argparse.Namespace) -> Path:
                 "--model_overrides '{\"ab_classes\": true}' (unet and resunet support it)."
             )
         criterion.fit_class_weights(prior_batches(train_dataset), mix=args.class_rebalancing)
+        unwrapped_g.set_class_weights(criterion.class_weights)  # saved in config.json for prior-corrected decoding
 
     def evaluation_model() -> torch.nn.Module:
         return ema.module if ema is not None else accelerator.unwrap_model(generator)
