@@ -124,7 +124,8 @@ def as_write_error(error: BaseException) -> OSError | None:
 def check_output_dir(output_dir: str | os.PathLike[str]) -> None:
     """Create `output_dir` and write a probe file there, so an unwritable folder fails now, not at the first save.
 
-    Folders it had to create are removed again: a run that then stops on a setup problem leaves nothing behind.
+    Folders it had to create are removed again (single process only: DDP ranks share the folder), so a run that
+    then stops on a setup problem leaves nothing behind.
     """
     folder = Path(output_dir)
     created = [parent for parent in (folder, *folder.parents) if not parent.exists()]
@@ -138,6 +139,10 @@ def check_output_dir(output_dir: str | os.PathLike[str]) -> None:
         probe.unlink()
     except OSError as error:
         raise OutputNotWritable(describe_write_error(error, folder)) from error
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # Under DDP every rank runs this check at once: removing a folder another rank has just created and is
+        # about to probe made the 2-rank test fail now and then ("File exists" / a vanished folder).
+        return
     for made in created:  # deepest first
         try:
             made.rmdir()
