@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-# glibc malloc settings measured 2-4x faster for torch on this CPU (see ../shared/ARCHITECTURE.md);
+# glibc malloc settings measured 2-4x faster for torch on this CPU (see docs/architecture.md);
 # they must be in the environment before the process starts.
 export MALLOC_MMAP_THRESHOLD_ := 33554432
 export MALLOC_TRIM_THRESHOLD_ := 10000000000
