@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 from skimage import color, data
 
-from models.hub import load_colorizer
+from models.hub import load_colorizer, load_model
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 BUNDLED = ("pix2pix", "unet_l1", "autoencoder")
@@ -47,6 +47,23 @@ def test_model_card_records_how_the_weights_were_made(name):
     assert (WEIGHTS / name / "samples.png").is_file()
     config = json.loads((WEIGHTS / name / "config.json").read_text())
     assert "architecture" in config
+    block = config["colorlab"]  # the facts the app, CLI and evaluation read: native size, training, dtype
+    assert block["native_working_size"] in range(block["trained_resolution"][0], block["trained_resolution"][1] + 1)
+    assert block["weights_dtype"] == "float16"
+    assert block["training"]["metrics"]["grayscale baseline"]
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_weights_survive_a_load_save_round_trip(name, tmp_path):
+    # from_pretrained -> save_pretrained must keep the card, the config block and the fp16 size (not double it)
+    model = load_model(WEIGHTS / name)
+    model.save_pretrained(tmp_path / name)
+    assert (tmp_path / name / "README.md").read_text() == (WEIGHTS / name / "README.md").read_text()
+    assert json.loads((tmp_path / name / "config.json").read_text()) == json.loads(
+        (WEIGHTS / name / "config.json").read_text()
+    )
+    size = (WEIGHTS / name / "model.safetensors").stat().st_size
+    assert abs((tmp_path / name / "model.safetensors").stat().st_size - size) < 1024
 
 
 @pytest.fixture(scope="module")
