@@ -24,7 +24,7 @@ from tqdm import tqdm
 from models.fileperm import public_mode, safe_stem  # standard library only: keeps the CLI's start fast
 
 # The bundled default colorizer; relative paths are looked up in the working directory, then the repo root.
-DEFAULT_MODEL = "weights/pix2pix"
+DEFAULT_MODEL = "weights/colour_classes"  # the best bundled colorizer by the validation numbers
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Extensions picked up when a folder is given (explicitly named files are always tried).
 IMAGE_EXTENSIONS = frozenset(

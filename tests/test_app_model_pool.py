@@ -45,7 +45,12 @@ def test_yaml_and_json_files_give_the_same_models(tmp_path: Path) -> None:
 def test_default_config_lists_the_bundled_weights() -> None:
     specs, origin = configured_specs({})
     assert origin == "space/models.yaml"
-    assert [s.source for s in specs] == ["weights/pix2pix", "weights/unet_l1", "weights/autoencoder"]
+    assert [s.source for s in specs] == [
+        "weights/colour_classes",
+        "weights/unet_l1",
+        "weights/autoencoder",
+        "weights/pix2pix",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -116,12 +116,12 @@ def test_inputs_sharing_a_name_do_not_overwrite_each_other(tmp_path, photo, tiny
 
 
 def test_missing_default_model_says_what_to_do(tmp_path, inputs, monkeypatch, capsys):
-    assert DEFAULT_MODEL == "weights/pix2pix"
+    assert DEFAULT_MODEL == "weights/colour_classes"
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(colorize, "REPO_ROOT", tmp_path / "no-repo")
     assert main([str(inputs / "portrait.jpg"), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
-    assert "The default model weights/pix2pix is missing" in err and "pass --model" in err
+    assert "The default model weights/colour_classes is missing" in err and "pass --model" in err
     assert not (tmp_path / "out").exists()
 
 
