@@ -134,11 +134,32 @@ def training_sections(info: dict[str, Any], *, what: str, samples_caption: str) 
             f"## Validation metrics\nOn the {split} split, whole photos resized to the training resolution, against "
             "leaving the photo gray (the baseline a colorizer has to beat):\n\n" + _metrics_table(info["metrics"])
         )
+    if info.get("sweep"):
+        sections.append(_sweep_section(info["sweep"]))
     if info.get("sample_grid"):
         sections.append(f"## Samples\n{samples_caption}\n\n![samples]({info['sample_grid']})")
     if info.get("notes"):
         sections.append("## Notes\n" + str(info["notes"]))
     return sections
+
+
+def _sweep_section(sweep: dict[str, Any]) -> str:
+    """`{"command": ..., "sizes": {"192": {"ciede2000": .., "blotches": ..}, ...}, "gray_ciede2000": ..}` -> markdown:
+    the model at every working size (from `trainer.evaluate --sweep`), so users see how far it can be pushed."""
+    lines = [
+        "## Working-size sweep",
+        f"`{sweep.get('command', 'python -m trainer.evaluate --sweep')}` (gray: CIEDE2000 "
+        f"{sweep.get('gray_ciede2000', float('nan')):.2f}).",
+        "",
+        "| working size | CIEDE2000 | ab AuC | \\|Δ colourfulness\\| | blotches (%) |",
+        "|---|---|---|---|---|",
+    ]
+    for size, row in sweep.get("sizes", {}).items():
+        lines.append(
+            f"| {size} | {row['ciede2000']:.2f} | {row['ab_auc']:.4f} | {row['colourfulness_delta']:.1f} | "
+            f"{row['blotches']:.3f} |"
+        )
+    return "\n".join(lines)
 
 
 GAN_FAILURE_MODES = (

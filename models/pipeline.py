@@ -10,10 +10,11 @@ recorded in its config. Its ab is upsampled guided by the full-resolution L and 
 the output has the input's size and lightness exactly (chroma is pulled into gamut at constant L). A colour
 input is colorized from its own L, so people can compare with the original.
 
-The working image is the whole photo squashed to a square (`keep_aspect=False`, the default: it measured
-better than keeping the aspect on the validation split, see docs/colour-quality.md) or, with `keep_aspect`,
-a rectangle of about the same area. `flip_average` averages the prediction with that of the mirrored photo
-(test-time augmentation: twice the network time).
+The working image is the whole photo squashed to a square (`keep_aspect=False`, the default) or, with
+`keep_aspect`, a rectangle of about the same area; on the validation split the two measured within 0.1
+CIEDE2000 of each other (docs/colour-quality.md), and the square batches photos of any shape. `flip_average`
+averages the prediction with that of the mirrored photo (test-time augmentation: twice the network time; it
+changed nothing measurable for the bundled default).
 """
 
 from __future__ import annotations

@@ -158,3 +158,14 @@ def test_multiscale_training_samples_have_their_batchs_side(photos):
         side = crop.side_for_batch(3, 0, position // 2)
         assert tuple(first["L"].shape[-2:]) == (side, side)
     assert np.array_equal(dataset[0]["ab"].numpy(), dataset[0]["ab"].numpy())
+
+
+def test_the_card_shows_a_recorded_working_size_sweep():
+    model = create_model("unet_tiny")
+    model.card_data["sweep"] = {
+        "command": "python -m trainer.evaluate --sweep 128,256",
+        "gray_ciede2000": 12.87,
+        "sizes": {"128": {"ciede2000": 12.5, "ab_auc": 0.87, "colourfulness_delta": 30.0, "blotches": 0.0}},
+    }
+    card = str(model.generate_model_card())
+    assert "## Working-size sweep" in card and "| 128 | 12.50 | 0.8700 | 30.0 | 0.000 |" in card
