@@ -143,6 +143,14 @@ def training_sections(info: dict[str, Any], *, what: str, samples_caption: str) 
     return sections
 
 
+def _description(model: Any) -> str:
+    """The class's description, said right for a U-Net built with a colour-class head instead of regression."""
+    if not getattr(model, "ab_classes", False):
+        return model.description
+    described = model.description.replace("regressor (Ronneberger et al. 2015)", "(Ronneberger et al. 2015)")
+    return described.split(", trained")[0] + ", predicting colour classes (Zhang et al. 2016)"
+
+
 def _sweep_section(sweep: dict[str, Any]) -> str:
     """`{"command": ..., "sizes": {"192": {"ciede2000": .., "blotches": ..}, ...}, "gray_ciede2000": ..}` -> markdown:
     the model at every working size (from `trainer.evaluate --sweep`), so users see how far it can be pushed."""
@@ -218,7 +226,7 @@ def render_model_card(model: Any) -> ModelCard:
     )
     sections = [
         f"# {title}",
-        f"A ColorLab colorizer: {model.description}. It predicts the CIELAB a/b channels from the L channel; "
+        f"A ColorLab colorizer: {_description(model)}. It predicts the CIELAB a/b channels from the L channel; "
         "the ColorLab pipeline runs it at a working size and upsamples the colour guided by the full-resolution "
         "L, so outputs keep the input's size and lightness.",
         "## Architecture\n"
