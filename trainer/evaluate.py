@@ -363,14 +363,14 @@ def run(args: argparse.Namespace) -> Path:
         download=args.download_weights,
         fid=not args.no_fid,
     )
+    # the pipeline options the main table and the sweep share
+    pipeline = dict(keep_aspect=args.keep_aspect, flip_average=args.flip_average, batch_size=args.batch_size)
     raw = evaluate(
         colorizers,
         images,
         working_size=args.working_size,
-        keep_aspect=args.keep_aspect,
-        flip_average=args.flip_average,
-        batch_size=args.batch_size,
         seed=args.seed,
+        **pipeline,
         weighted=weighted,
         grid_images=args.grid_images,
         progress=False if args.no_progress else None,
@@ -387,10 +387,8 @@ def run(args: argparse.Namespace) -> Path:
             colorizers,
             images,
             sizes=args.sweep,
-            keep_aspect=args.keep_aspect,
-            flip_average=args.flip_average,
-            batch_size=args.batch_size,
             seed=args.seed,
+            **pipeline,
         )
     return write_report(report, raw, images, Path(args.out))
 
