@@ -1,0 +1,73 @@
+"""Write a `trainer.evaluate --sweep` result into a saved model's card (the "Working-size sweep" section).
+
+    python -m trainer.evaluate --models colour_l1=weights/colour_l1 --dataset data/corpus --split validation \
+        --image-size 512 --sweep 128,192,256,384,512 --out outputs/eval_sweep
+    python -m trainer.card_sweep --report outputs/eval_sweep/report.json --model weights/colour_l1 --name colour_l1
+
+Bundling a model is training it, evaluating it across working sizes, then this step, so the card a user reads
+on the Hub says how the model holds up at every size the app's slider allows. The sweep lives in the config's
+`colorlab.training` block (the config is the truth; the card is regenerated from it), and the model is re-saved
+through the atomic writer in its own dtype.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from models.hub import load_model, save_model_atomically
+
+
+def sweep_for_card(report: dict[str, Any], name: str) -> dict[str, Any]:
+    """The card's sweep block for model `name` of an evaluate report: the command that reproduces it, gray's
+    CIEDE2000 and each size's metrics (rounded as the card shows them)."""
+    sweep = report.get("sweep")
+    if not sweep:
+        raise ValueError("the report has no working-size sweep; run trainer.evaluate with --sweep 128,192,256,384,512")
+    if name not in sweep["models"]:
+        known = ", ".join(m for m in sweep["models"] if m != "grayscale")
+        raise ValueError(f"the sweep has no model named {name!r}; pass --name with one of: {known}.")
+    config = report.get("config", {})
+    gray = sweep["models"].get("grayscale", {})
+    gray_ciede = next(iter(gray.values()))["ciede2000"] if gray else float("nan")
+    source = config.get("sources", {}).get(name, name)
+    command = (
+        f"python -m trainer.evaluate --models {shlex.quote(str(source))} --dataset {config.get('dataset', '?')} "
+        f"--split {config.get('split', 'validation')} --image-size {config.get('image_size', '?')} "
+        f"--sweep {','.join(str(s) for s in sweep['sizes'])}"
+    )
+    sizes = {
+        str(size): {metric: round(float(value), 4) for metric, value in row.items()}
+        for size, row in sweep["models"][name].items()
+    }
+    return {"command": command, "gray_ciede2000": gray_ciede, "sizes": sizes}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m trainer.card_sweep", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--report", required=True, help="report.json written by trainer.evaluate --sweep.")
+    parser.add_argument("--model", required=True, help="The saved model folder whose card gets the sweep.")
+    parser.add_argument("--name", required=True, help="The model's name in the report (the NAME of NAME=PATH).")
+    args = parser.parse_args(argv)
+    try:
+        report = json.loads(Path(args.report).read_text())
+        block = sweep_for_card(report, args.name)
+        model = load_model(args.model)
+    except (OSError, json.JSONDecodeError) as error:
+        print(f"error: could not read {args.report} ({error}); pass the report.json of a trainer.evaluate run.")
+        return 2
+    except ValueError as error:
+        print(f"error: {error}")
+        return 2
+    model.card_data["sweep"] = block
+    save_model_atomically(model, args.model)
+    print(f"{args.model}: sweep over {', '.join(block['sizes'])} written to the card.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
