@@ -29,17 +29,24 @@ from typing import Any
 import gradio as gr
 
 from space import app_logic as logic
+from space.examples import EXAMPLES_NOTE
 from space.ratings import RatingsError
-from space.ui_components import uploaded_image
+from space.ui_components import rating_radio, uploaded_image
 
 # Plain arrows, not emoji: they render in every font (emoji showed as boxes in a fresh Debian chromium).
 VOTE_BUTTONS = (("a", "← A is better"), ("tie", "Tie"), ("both_bad", "Both bad"), ("b", "B is better →"))
+# Gradio's footer stays visible: it holds the "Use via API" link to the endpoints' documentation.
 CSS = """
 .notice { border-left: 4px solid #f59e0b; padding: 0.5em 1em; background: #fffbeb; }
 .reveal { min-height: 2.5em; }
 #colorize-status { min-height: 3.5em; }
-footer { display: none !important; }
+/* Example captions wrap rather than end in an ellipsis (Gradio cuts them at 80 % of a thumbnail's width). */
+#colorize-examples .caption-label {
+  max-width: calc(100% - 8px); white-space: normal; overflow-wrap: anywhere; font-size: var(--text-xs);
+}
 """
+# A result column is at least this wide: three share a row on a laptop screen, a phone shows one per row.
+RESULT_MIN_WIDTH = 320
 
 
 def heavy_concurrency() -> int:
@@ -117,6 +124,29 @@ def _native_sizes(ctx: logic.AppContext) -> str:
     return ", ".join(sizes) or "no models loaded"
 
 
+def _example_picker(ctx: logic.AppContext, image: gr.Image) -> None:
+    """Thumbnails with captions (what each photo is, and whether it is a real black-and-white one); a click loads it.
+
+    A gallery, not gr.Examples: gr.Examples shows either thumbnails or text labels, never both.
+    """
+    paths = [str(example.path) for example in ctx.examples]
+    gallery = gr.Gallery(
+        value=[(path, example.caption) for path, example in zip(paths, ctx.examples, strict=True)],
+        label="Examples (click one)",
+        columns=3,
+        height="auto",
+        allow_preview=False,
+        interactive=False,
+        elem_id="colorize-examples",
+    )
+
+    def on_pick(event: gr.SelectData) -> str:
+        return paths[event.index]
+
+    gr.Markdown(EXAMPLES_NOTE + ".", elem_id="examples-note")
+    gallery.select(on_pick, None, image, api_visibility="private")
+
+
 def _colorize_tab(ctx: logic.AppContext) -> None:
     names = ctx.pool.names()
     samplers = {name for name, entry in ctx.pool.entries.items() if entry.draws_samples}
@@ -129,12 +159,7 @@ def _colorize_tab(ctx: logic.AppContext) -> None:
                 elem_id="colorize-photo",
             )
             if ctx.examples:
-                gr.Examples(
-                    examples=[[str(example.path)] for example in ctx.examples],
-                    inputs=[image],
-                    label="Examples: the first three are real black-and-white photographs, "
-                    "the others colour photos shown gray",
-                )
+                _example_picker(ctx, image)
         with gr.Column(scale=1):
             models = gr.CheckboxGroup(
                 choices=names, value=names[:3], label="Models", info="Each chosen model colorizes the photo."
@@ -158,30 +183,33 @@ def _colorize_tab(ctx: logic.AppContext) -> None:
             cancel = gr.Button("Cancel", variant="stop", elem_id="colorize-cancel") if samplers else None
     status = gr.Markdown(elem_id="colorize-status")
     slots = []
-    for index, name in enumerate(names):
-        with gr.Column(visible=False, elem_id=f"result-{index}") as box:
-            header = gr.Markdown(f"**{name}**")
-            slider = gr.ImageSlider(
-                label=f"{name}: before / after",
-                type="filepath",
-                format="png",
-                interactive=False,
-                max_height=720,
-                elem_id=f"slider-{index}",
-            )
-            download = gr.DownloadButton("Download full-resolution PNG", size="sm")
-            gallery = None
-            if name in samplers:  # every colouring a diffusion model drew, when it drew several
-                gallery = gr.Gallery(
-                    label=f"{name}: all sampled colourings",
+    # Side by side: one column per chosen model, wrapping to the next row when the window is narrow.
+    with gr.Row(elem_id="colorize-results"):
+        for index, name in enumerate(names):
+            with gr.Column(visible=False, min_width=RESULT_MIN_WIDTH, elem_id=f"result-{index}") as box:
+                header = gr.Markdown(f"**{name}**")
+                slider = gr.ImageSlider(
+                    label=f"{name}: before / after",
                     type="filepath",
                     format="png",
-                    columns=4,
                     interactive=False,
-                    visible=False,
-                    elem_id=f"samples-{index}",
+                    max_height=560,
+                    buttons=["fullscreen"],  # the full-resolution download is the button below
+                    elem_id=f"slider-{index}",
                 )
-        slots.append((name, box, header, slider, download, gallery))
+                download = gr.DownloadButton("Download full-resolution PNG", size="sm")
+                gallery = None
+                if name in samplers:  # every colouring a diffusion model drew, when it drew several
+                    gallery = gr.Gallery(
+                        label=f"{name}: all sampled colourings",
+                        type="filepath",
+                        format="png",
+                        columns=2,
+                        interactive=False,
+                        visible=False,
+                        elem_id=f"samples-{index}",
+                    )
+            slots.append((name, box, header, slider, download, gallery))
 
     def on_colorize(
         path: str | None,
@@ -286,12 +314,18 @@ def _arena_tab(ctx: logic.AppContext, board_outputs: list[gr.components.Componen
             )
             start = gr.Button("Next pair", variant="primary", elem_id="arena-next")
     prompt = gr.Markdown("Press **Next pair** to start.", elem_id="arena-prompt")
-    with gr.Row():
-        image_a = gr.Image(label="A", interactive=False, height=420, buttons=["fullscreen"], elem_id="arena-a")
-        image_b = gr.Image(label="B", interactive=False, height=420, buttons=["fullscreen"], elem_id="arena-b")
-    with gr.Row():
-        rating_a = gr.Radio([1, 2, 3, 4, 5], label="Rate A (optional; 1 = bad, 5 = great)")
-        rating_b = gr.Radio([1, 2, 3, 4, 5], label="Rate B (optional; 1 = bad, 5 = great)")
+    # The gray input beside A and B: people judge a colorization against what the models were given.
+    with gr.Row(elem_id="arena-images"):
+        with gr.Column(min_width=RESULT_MIN_WIDTH // 2):
+            gray = gr.Image(
+                label="Input (gray)", interactive=False, height=360, buttons=["fullscreen"], elem_id="arena-input"
+            )
+        with gr.Column(min_width=RESULT_MIN_WIDTH // 2):
+            image_a = gr.Image(label="A", interactive=False, height=360, buttons=["fullscreen"], elem_id="arena-a")
+            rating_a = rating_radio("Rate A (optional; 1 = bad, 5 = great)", elem_id="rate-a")
+        with gr.Column(min_width=RESULT_MIN_WIDTH // 2):
+            image_b = gr.Image(label="B", interactive=False, height=360, buttons=["fullscreen"], elem_id="arena-b")
+            rating_b = rating_radio("Rate B (optional; 1 = bad, 5 = great)", elem_id="rate-b")
     with gr.Row():
         buttons = [gr.Button(label, interactive=False, elem_id=f"vote-{choice}") for choice, label in VOTE_BUTTONS]
     reveal = gr.Markdown(elem_classes="reveal", elem_id="arena-reveal")
@@ -301,24 +335,30 @@ def _arena_tab(ctx: logic.AppContext, board_outputs: list[gr.components.Componen
         # The photo is not named: a name told scripts which example to re-run through /colorize to spot the models.
         text = "**Which colorization looks more natural?**"
         enabled = [gr.update(interactive=True)] * len(buttons)
-        return [round_.token, str(round_.image_a), str(round_.image_b), None, None, text, "", *enabled]
+        images = [str(round_.gray), str(round_.image_a), str(round_.image_b)]
+        return [round_.token, *images, None, None, text, "", *enabled]
 
     start.click(
         on_next,
         [upload, consent],
-        [token, image_a, image_b, rating_a, rating_b, prompt, reveal, *buttons],
+        [token, gray, image_a, image_b, rating_a, rating_b, prompt, reveal, *buttons],
         api_name="arena_next",
         concurrency_id="cpu",
         concurrency_limit=heavy_concurrency(),
     )
 
     def vote_handler(choice: str) -> Callable[..., list[Any]]:
+        # The ratings default to None, so API clients may leave them out (the API page names them rating_a/b).
         def on_vote(
-            current: str | None, score_a: Any, score_b: Any, request: gr.Request, profile: gr.OAuthProfile | None
+            current: str | None,
+            rating_a: int | None = None,
+            rating_b: int | None = None,
+            request: gr.Request = None,
+            profile: gr.OAuthProfile | None = None,
         ) -> list[Any]:
             vote = _user_error(
                 lambda: logic.arena_vote(
-                    ctx, current, choice, voter=_voter(ctx, request, profile), rating_a=score_a, rating_b=score_b
+                    ctx, current, choice, voter=_voter(ctx, request, profile), rating_a=rating_a, rating_b=rating_b
                 )
             )
             disabled = [gr.update(interactive=False)] * len(buttons)
@@ -357,9 +397,18 @@ def _leaderboard_components() -> list[gr.components.Component]:
 def _models_tab(ctx: logic.AppContext) -> None:
     for index, card in enumerate(logic.model_cards(ctx)):
         with gr.Accordion(card.name, open=index == 0):
-            gr.Markdown(card.markdown)
-            if card.sample_image is not None:
-                gr.Image(str(card.sample_image), label="gray input | prediction | ground truth", interactive=False)
+            # The card in order, its local images (the sample grid) as image components where the card shows them.
+            for part in card.parts:
+                if isinstance(part, str):
+                    gr.Markdown(part)
+                else:
+                    gr.Image(
+                        str(part),
+                        show_label=False,
+                        interactive=False,
+                        buttons=["fullscreen"],
+                        elem_classes="card-image",
+                    )
 
 
 def build_demo(ctx: logic.AppContext) -> gr.Blocks:

@@ -408,7 +408,10 @@ _IMAGE_LINK = re.compile(r"!\[[^\]]*\]\(([^)\s]+)\)")
 class ModelCardView:
     name: str
     markdown: str  # facts list + the model card, with local image links removed
-    sample_image: Path | None  # the card's sample grid, shown as an image component
+    sample_image: Path | None  # the card's first local image (its sample grid)
+    # The same card in order: markdown text, and in place of each local image link the image file itself (a markdown
+    # block cannot serve a relative link, which left an empty "Samples" heading), so the UI shows it where it belongs.
+    parts: tuple[str | Path, ...] = ()
 
 
 def _demote_headings(markdown: str, levels: int = 2) -> str:
@@ -418,6 +421,30 @@ def _demote_headings(markdown: str, levels: int = 2) -> str:
         fenced ^= line.lstrip().startswith("```")
         lines.append("#" * levels + line if not fenced and re.match(r"#{1,4} ", line) else line)
     return "\n".join(lines)
+
+
+def _local_image(folder: Path | None, link: str) -> Path | None:
+    """The file a card's relative image link names, only if it exists inside the model's own folder."""
+    if folder is None or "://" in link:
+        return None
+    candidate = folder / link
+    if candidate.is_file() and candidate.resolve().is_relative_to(folder.resolve()):
+        return candidate
+    return None
+
+
+def _card_parts(card: str, folder: Path | None) -> tuple[str | Path, ...]:
+    """Split a card at its image links: text pieces, and the local images in their place (other links dropped)."""
+    parts: list[str | Path] = []
+    position = 0
+    for match in _IMAGE_LINK.finditer(card):
+        parts.append(card[position : match.start()])
+        image = _local_image(folder, match.group(1))
+        if image is not None:
+            parts.append(image)
+        position = match.end()
+    parts.append(card[position:])
+    return tuple(part for part in parts if not isinstance(part, str) or part.strip())
 
 
 def model_cards(ctx: AppContext) -> list[ModelCardView]:
@@ -431,17 +458,9 @@ def model_cards(ctx: AppContext) -> list[ModelCardView]:
         facts.append(f"- source: {source}" + (f" at revision `{entry.revision}`" if entry.revision else ""))
         if entry.extra_options:
             facts.append("- extra options: " + ", ".join(f"`{k}`" for k in entry.extra_options))
-        card = entry.colorizer.card or "_This model has no model card._"
-        sample = None
-        for link in _IMAGE_LINK.findall(card):
-            candidate = (entry.folder / link) if entry.folder and "://" not in link else None
-            if (
-                candidate is not None
-                and candidate.is_file()
-                and candidate.resolve().is_relative_to(entry.folder.resolve())
-            ):
-                sample = sample or candidate
-        # Relative image links cannot be served from a markdown block; the sample grid is shown as an image instead.
-        card = _demote_headings(_IMAGE_LINK.sub("", card))
-        cards.append(ModelCardView(entry.name, "\n".join(facts) + "\n\n" + card, sample))
+        card = _demote_headings(entry.colorizer.card or "_This model has no model card._")
+        parts = _card_parts("\n".join(facts) + "\n\n" + card, entry.folder)
+        images = [part for part in parts if isinstance(part, Path)]
+        markdown = "\n".join(facts) + "\n\n" + _IMAGE_LINK.sub("", card)
+        cards.append(ModelCardView(entry.name, markdown, images[0] if images else None, parts))
     return cards

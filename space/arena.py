@@ -26,8 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
+from models.color import lab_to_srgb8
+from models.pipeline import prepare_image
 from space.examples import Example
 from space.model_pool import ModelPool
 from space.outputs import OutputFolder
@@ -113,12 +116,20 @@ def dither(image: Image.Image, rng: np.random.Generator) -> Image.Image:
 
 @dataclass(frozen=True)
 class ArenaRound:
-    """What the browser may see before the vote: two images and nothing about their models."""
+    """What the browser may see before the vote: the gray input, two colorizations and nothing about their models."""
 
     token: str
     image_a: Path
     image_b: Path
     example: str | None  # the example's caption, or None for an upload
+    gray: Path  # what both models saw: the photo's CIELAB lightness, shown beside A and B
+
+
+def gray_version(image: Image.Image) -> Image.Image:
+    """The photo as the models see it: its CIELAB L with no colour (a colour upload's own colours stay hidden)."""
+    lightness = prepare_image(image).lightness[0]  # (1, H, W), L in [0, 100]
+    lab = torch.cat([lightness, torch.zeros_like(lightness), torch.zeros_like(lightness)])
+    return Image.fromarray(lab_to_srgb8(lab, fit_gamut=False).numpy()[..., 0], mode="L")
 
 
 class Arena:
@@ -186,7 +197,8 @@ class Arena:
             self.outputs.save_png(colored[name], folder / f"{side}.png")
             for side, name in (("A", pair.model_a), ("B", pair.model_b))
         ]
-        return ArenaRound(pair.token, paths[0], paths[1], caption)
+        gray = self.outputs.save_png(gray_version(image), folder / "input.png")
+        return ArenaRound(pair.token, paths[0], paths[1], caption, gray=gray)
 
     def vote(
         self, token: str, choice: str, *, voter: str, rating_a: int | None = None, rating_b: int | None = None

@@ -16,16 +16,18 @@ from PIL import Image
 
 from space.ratings import image_sha256
 
-# (file in skimage/data, caption); grayscale files are genuine black-and-white photographs.
+# (file in skimage/data, caption shown under the thumbnail); "B&W" marks the genuine black-and-white photographs.
+# Short on purpose: a gallery caption longer than its thumbnail is cut off.
 EXAMPLE_FILES = (
-    ("camera.png", "Cameraman (black-and-white photograph)"),
-    ("coins.png", "Coins (black-and-white photograph)"),
-    ("moon.png", "Moon surface (black-and-white photograph)"),
-    ("astronaut.png", "Astronaut (colour photo, shown gray)"),
-    ("chelsea.png", "Chelsea the cat (colour photo, shown gray)"),
-    ("coffee.png", "Coffee (colour photo, shown gray)"),
-    ("rocket.jpg", "Rocket launch (colour photo, shown gray)"),
+    ("camera.png", "Cameraman · B&W"),
+    ("coins.png", "Coins · B&W"),
+    ("moon.png", "Moon · B&W"),
+    ("astronaut.png", "Astronaut"),
+    ("chelsea.png", "Chelsea the cat"),
+    ("coffee.png", "Coffee"),
+    ("rocket.jpg", "Rocket launch"),
 )
+EXAMPLES_NOTE = "B&W: a real black-and-white photograph; the others are colour photos shown gray"
 
 
 @dataclass(frozen=True)

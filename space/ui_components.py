@@ -25,3 +25,37 @@ def uploaded_image(**kwargs: Any) -> gr.Image:
     image = gr.Image(type="filepath", image_mode=None, **kwargs)
     image.preprocess = _uploaded_path  # type: ignore[method-assign]
     return image
+
+
+RATINGS = (1, 2, 3, 4, 5)
+
+
+def rating_radio(label: str, **kwargs: Any) -> gr.Radio:
+    """A 1-5 rating whose API description says what it accepts: the integers 1-5 (or nothing).
+
+    gr.Radio describes every choice as a string ("1"-"5") in the API page and gradio_client's view_api, so clients
+    sent "4" and were refused (Radio accepts only the choice values themselves, here integers). The browser side is
+    unchanged; only the schema is corrected (an instance override, for the reason given in `uploaded_image`).
+    """
+    radio = gr.Radio(list(RATINGS), label=label, **kwargs)
+    # No "enum": gradio_client renders any enum as quoted strings (Literal['1', ...]), the very mistake fixed here.
+    schema = {
+        "type": "integer",
+        "minimum": RATINGS[0],
+        "maximum": RATINGS[-1],
+        "title": "Rating",
+        "additional_description": "an integer from 1 (bad) to 5 (great), or None for no rating",
+    }
+    radio.api_info = lambda: dict(schema)  # type: ignore[method-assign]
+    radio.preprocess = _checked_rating  # type: ignore[method-assign]
+    return radio
+
+
+def _checked_rating(payload: Any) -> int | None:
+    # gr.Radio's own refusal is a traceback in the server log and "Value: '4' (type: <class 'str'>) is not in the
+    # list of choices" for the client; this says what to send instead.
+    if payload is None:
+        return None
+    if isinstance(payload, bool) or payload not in RATINGS or not isinstance(payload, int):
+        raise gr.Error(f"A rating must be an integer from 1 to 5, or None, not {payload!r}.", print_exception=False)
+    return payload

@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 from app_support import save_tiny_models
+from PIL import Image
 
+from models.color import lightness_from_srgb8
 from space.arena import Arena, ArenaError, PairScheduler
 from space.examples import prepare_examples
 from space.model_pool import ModelPool, read_config_file
@@ -109,3 +112,16 @@ def test_the_uploaded_photo_is_used_when_given(arena: Arena, tmp_path: Path, pho
     assert round_.example is None
     vote = arena.vote(round_.token, "tie", voter="bob")
     assert vote.image_sha256 == image_sha256(path.read_bytes())
+
+
+def test_the_gray_input_is_shown_beside_a_and_b(arena: Arena, tmp_path: Path, photo) -> None:
+    # A colour upload: the voter sees it gray (what both models saw), never its own colours.
+    path = tmp_path / "colour.png"
+    photo("coffee", 96).save(path)
+    round_ = arena.new_round(path, voter="carol")
+    assert round_.gray.parent == round_.image_a.parent and not any(n in round_.gray.name for n in arena.pool.names())
+    with Image.open(round_.gray) as gray, Image.open(round_.image_a) as side_a, Image.open(path) as original:
+        assert gray.mode == "L" and gray.size == side_a.size == original.size
+        # Its lightness is the one both colorizations kept (the pipeline keeps the input's L exactly).
+        lightness = [lightness_from_srgb8(np.asarray(im.convert("RGB"))).reshape(-1) for im in (gray, side_a)]
+        assert float((lightness[0] - lightness[1]).abs().max()) < 1.0  # 8-bit rounding and the arena's dither

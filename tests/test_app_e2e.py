@@ -47,8 +47,10 @@ def test_colorize_refuses_a_model_that_is_not_served(client: Client, tmp_path: P
 def test_a_vote_is_revealed_once_and_shows_on_the_leaderboard(client: Client) -> None:
     summary, *_ = client.predict(api_name="/leaderboard")
     assert "**0 votes**" in summary
-    image_a, image_b, *_, prompt, _reveal = client.predict(None, False, api_name="/arena_next")
-    assert Path(image_a).is_file() and Path(image_b).is_file()
+    gray, image_a, image_b, *_, prompt, _reveal = client.predict(None, False, api_name="/arena_next")
+    assert Path(gray).is_file() and Path(image_a).is_file() and Path(image_b).is_file()
+    with Image.open(gray) as shown, Image.open(image_a) as side_a:
+        assert shown.mode == "L" and shown.size == side_a.size  # the input, beside A and B
     assert "pix2pix" not in prompt and "unet" not in prompt
     reveal = client.predict(4, None, api_name="/vote_a")
     winner = reveal.split("A was **")[1].split("**")[0]
@@ -77,3 +79,17 @@ def test_voter_is_the_network_address_not_the_client_chosen_session(monkeypatch,
     assert app._voter(app.CONTEXT, request("s1", "10.9.9.9", "1.2.3.4, 5.6.7.8")) == "10.9.9.9"
     assert app._session(request("s1", "10.0.0.5")) != app._session(request("s2", "10.0.0.5"))
     app.CONTEXT.store.close()
+
+
+def test_the_api_documents_ratings_as_optional_integers_and_refuses_strings(client: Client) -> None:
+    parameters = client.view_api(return_format="dict", print_info=False)["named_endpoints"]["/vote_a"]["parameters"]
+    ratings = {p["parameter_name"]: p for p in parameters}
+    for name in ("rating_a", "rating_b"):
+        assert ratings[name]["type"]["type"] == "integer" and ratings[name]["python_type"]["type"] == "int"
+        assert (ratings[name]["type"]["minimum"], ratings[name]["type"]["maximum"]) == (1, 5)
+        assert ratings[name]["parameter_has_default"] and ratings[name]["parameter_default"] is None
+    client.predict(None, False, api_name="/arena_next")
+    with pytest.raises(AppError, match=r"A rating must be an integer from 1 to 5, or None, not '4'\."):
+        client.predict("4", None, api_name="/vote_a")
+    reveal = client.predict(rating_b=5, api_name="/vote_a")  # the round is still open; rating_a may be left out
+    assert "A was" in reveal

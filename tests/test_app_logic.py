@@ -155,6 +155,28 @@ def test_model_cards_show_architecture_size_training_data_and_samples(tmp_path: 
     assert cards[1].sample_image is None
 
 
+def test_a_cards_sample_grid_is_shown_where_the_card_places_it(tmp_path: Path) -> None:
+    # The bundled cards put the grid under "## Samples"; a markdown block cannot serve the relative link, so the card
+    # is split there and the UI shows the image itself between the heading and the next section.
+    config = save_tiny_models(tmp_path / "models", ["pix2pix_tiny", "unet_tiny"])
+    folder = tmp_path / "models" / "pix2pix_tiny"
+    Image.new("RGB", (30, 10)).save(folder / "samples.png")
+    card = (folder / "README.md").read_text()
+    (folder / "README.md").write_text(
+        card + "\n## Samples\ngray input | prediction | ground truth\n\n![samples](samples.png)\n\n## After\nmore\n"
+        "![remote](https://example.com/x.png)\n"
+    )
+    pool = ModelPool.load(read_config_file(config))
+    with RatingsStore(tmp_path / "data") as store:
+        cards = logic.model_cards(logic.AppContext.build(pool, store, outputs=OutputFolder(tmp_path / "out")))
+    before, image, after = cards[0].parts
+    assert before.startswith("- architecture:") and before.rstrip().endswith("gray input | prediction | ground truth")
+    assert "#### Samples" in before
+    assert image == folder / "samples.png"
+    assert after.lstrip().startswith("#### After") and "![" not in after  # a remote image is never fetched
+    assert cards[1].parts == (cards[1].markdown,)  # no images: the card is one block
+
+
 def test_output_folders_older_than_max_age_are_pruned(tmp_path: Path) -> None:
     outputs = OutputFolder(tmp_path / "out", max_age_s=0.0)
     old = outputs.new_request()

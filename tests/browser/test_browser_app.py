@@ -4,7 +4,7 @@
 
 Chromium is never downloaded: install it with `apt-get install chromium`. Without it the test skips,
 unless COLORLAB_REQUIRE_BROWSER=1 (set by CI), which makes a missing chromium a failure. Screenshots
-go to COLORLAB_ARTIFACTS_DIR, else test-artifacts/ at the repository root (git-ignored).
+go to the test's tmp dir, or to COLORLAB_ARTIFACTS_DIR when set (CI keeps them there).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from app_support import REPO_ROOT, launched, load_app, save_tiny_models
+from app_support import launched, load_app, save_tiny_models
 
 # Offline and quiet: no first-run, sync, component updates or QUIC probes (see docs/architecture.md).
 CHROMIUM_FLAGS = [
@@ -40,8 +40,9 @@ def _chromium() -> str:
     pytest.skip(f"{reason}; set COLORLAB_REQUIRE_BROWSER=1 to make this a failure.")
 
 
-def _artifacts_dir() -> Path:
-    folder = Path(os.environ.get("COLORLAB_ARTIFACTS_DIR") or REPO_ROOT / "test-artifacts")
+def _artifacts_dir(tmp_path: Path) -> Path:
+    """Where screenshots go: COLORLAB_ARTIFACTS_DIR when set, else the test's tmp dir (nothing in the repository)."""
+    folder = Path(os.environ.get("COLORLAB_ARTIFACTS_DIR") or tmp_path / "screenshots")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -56,7 +57,7 @@ def test_upload_colorize_vote_and_see_the_leaderboard(monkeypatch, tmp_path: Pat
     app = load_app(monkeypatch, tmp_path, config)
     upload = tmp_path / "street.png"
     photo("camera").resize((384, 288)).save(upload)
-    artifacts = _artifacts_dir()
+    artifacts = _artifacts_dir(tmp_path)
 
     with launched(app) as url, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)

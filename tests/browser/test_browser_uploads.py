@@ -43,7 +43,7 @@ def test_bad_uploads_show_the_sentence_in_the_browser(monkeypatch, tmp_path: Pat
                 text = toast.inner_text()
                 assert text.startswith(sentence) and "/tmp/" not in text and "gradio" not in text  # no server path
         except Exception:
-            page.screenshot(path=str(_artifacts_dir() / "app-bad-upload-failure.png"), full_page=True)
+            page.screenshot(path=str(_artifacts_dir(tmp_path) / "app-bad-upload-failure.png"), full_page=True)
             raise
         finally:
             browser.close()
