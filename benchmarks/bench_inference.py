@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 
 from models.color import AB_SCALE, lab_to_srgb8, normalize_l  # noqa: E402
 from models.imageio import open_image  # noqa: E402
-from models.pipeline import Colorizer, prepare_image  # noqa: E402
+from models.pipeline import Colorizer, NetworkColorizer, prepare_image  # noqa: E402
 from models.registry import create_model, is_model, list_models  # noqa: E402
 from models.upsample import guided_upsample  # noqa: E402
 
@@ -156,7 +156,7 @@ def load_e2e_colorizer(source: str) -> Colorizer:
     """A registry name (random weights) or a saved model folder / Hub id (e.g. the bundled weights/pix2pix)."""
     if is_model(source):
         torch.manual_seed(0)
-        return Colorizer(create_model(source), name=source)
+        return NetworkColorizer(create_model(source), name=source)
     from models.hub import load_colorizer
 
     return load_colorizer(source)

@@ -21,7 +21,9 @@ from pathlib import Path
 from PIL import Image
 from tqdm import tqdm
 
-from models.fileperm import public_mode, safe_stem  # standard library only: keeps the CLI's start fast
+# standard library only: the CLI checks its arguments before it imports torch
+from models.fileperm import public_mode, safe_stem
+from models.options import check_saturation, parse_working_size
 
 # The bundled default colorizer; relative paths are looked up in the working directory, then the repo root.
 DEFAULT_MODEL = "weights/colour_classes"  # the best bundled colorizer by the validation numbers
@@ -43,19 +45,6 @@ class RunSummary:
     written: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
-
-
-def parse_working_size(text: str | None) -> int | None:
-    """--working-size: pixels (>= 16) or 'auto' (None: the model's native size); ValueError with the fix."""
-    if text is None or text.strip().lower() == "auto":
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise ValueError(f"--working-size must be a number of pixels or 'auto', got {text!r}.") from None
-    if value < 16:
-        raise ValueError(f"--working-size must be at least 16 pixels, got {value}.")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -195,7 +184,7 @@ def colorize_files(args: argparse.Namespace, paths: list[Path]) -> RunSummary:
                 flip_average=args.flip_average,
             )
             save_image_atomically(result, target, args.format)
-        except ValueError as error:  # ImageInputError and pipeline checks: already one sentence
+        except ValueError as error:  # ImageInputError and the colorizer's checks: already one sentence
             summary.failed.append((path, str(error)))
             _report(progress, f"failed {path}: {error}")
         except OSError as error:  # writing the output (disk full, permissions)
@@ -210,12 +199,10 @@ def colorize_files(args: argparse.Namespace, paths: list[Path]) -> RunSummary:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.working_size = parse_working_size(args.working_size)
+        args.working_size = parse_working_size(args.working_size, what="--working-size")
+        check_saturation(args.saturation, what="--saturation")
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
-    if args.saturation < 0:
-        print(f"error: --saturation must be >= 0 (1 = as predicted), got {args.saturation}.", file=sys.stderr)
         return 2
     if args.out.exists() and not args.out.is_dir():
         print(f"error: --out {args.out} is a file; pass a folder for the results.", file=sys.stderr)

@@ -3,14 +3,17 @@
     from models.hub import load_colorizer
     colorizer = load_colorizer("outputs/controlnet")                    # a folder saved by the trainer
     images = colorizer.colorize_samples("photo.jpg", num_samples=4, seed=0, num_inference_steps=20)
+    image = colorizer.colorize("photo.jpg")                              # one colouring: the saved seed
 
     colorizer = DiffusionColorizer(create_diffusion_components("tiny"))  # tiny, in code, untrained
 
-Unlike the GAN colorizers it samples: several plausible colourings per photo, one per seed. The
-ControlNet sees the working-size lightness (L / 100 replicated to RGB, in [0, 1]); the sampled RGB is
-converted to Lab and only its ab is kept, so the shared `Colorizer.finish` recombines it with the
-input's full-resolution L (diffusion may not change structure). Sampling runs diffusers'
-`StableDiffusionControlNetPipeline` (no safety checker) with UniPC or DDIM.
+It implements the `Colorizer` contract (`models.colorizer`) by sampling: `extra_options` declares
+`num_samples`, so the shared `colorize_samples` returns several plausible colourings per photo, one per
+seed, with the saved `DiffusionSettings` as the defaults. The ControlNet sees the working-size lightness
+(L / 100 replicated to RGB, in [0, 1]); the sampled RGB is converted to Lab and only its ab is kept, so
+the shared `Colorizer.finish` recombines it with the input's full-resolution L (diffusion may not change
+structure). Sampling runs diffusers' `StableDiffusionControlNetPipeline` (no safety checker) with UniPC
+or DDIM.
 
 On disk a colorizer is a diffusers folder (`unet/`, `vae/`, `text_encoder/`, `tokenizer/`,
 `scheduler/`, `controlnet/`, `model_index.json`, so `StableDiffusionControlNetPipeline.from_pretrained`
@@ -25,16 +28,16 @@ import dataclasses
 import json
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from diffusers import StableDiffusionControlNetPipeline
-from PIL import Image
 
-from models.color import model_space_to_rgb, normalize_ab, normalize_l, rgb_to_lab
+from models.color import model_space_to_rgb, normalize_ab, rgb_to_lab
+from models.colorizer import NUM_SAMPLES, Colorizer, ProgressCallback, SamplingCancelled  # the last: re-exported too
 from models.diffusion_card import render_diffusion_card
 from models.diffusion_components import (
     BASE_SUBFOLDERS,
@@ -49,10 +52,6 @@ from models.diffusion_components import (
 from models.diffusion_settings import DiffusionSettings
 from models.diffusion_tiny import TINY_BASE_MODEL, build_tiny_components
 from models.hub_files import DIFFUSION_MARKER, looks_like_repo_id, write_folder_atomically
-from models.imageio import ImageSource
-from models.pipeline import Colorizer, prepare_image
-
-ProgressCallback = Callable[[int, int], None]
 
 
 def assemble_pipeline(components: Any, scheduler: Any) -> StableDiffusionControlNetPipeline:
@@ -68,10 +67,6 @@ def assemble_pipeline(components: Any, scheduler: Any) -> StableDiffusionControl
         feature_extractor=None,
         requires_safety_checker=False,
     )
-
-
-class SamplingCancelled(RuntimeError):
-    """Raised inside sampling when the caller's cancel event is set; nothing is returned for that request."""
 
 
 def default_settings(components: DiffusionComponents) -> DiffusionSettings:
@@ -112,7 +107,7 @@ def create_diffusion_components(
 
 
 class DiffusionColorizer(Colorizer):
-    """A `Colorizer` that samples colourings with a ControlNet; `colorize_samples` returns several per photo."""
+    """The `Colorizer` contract by sampling: `num_samples` plausible colourings per photo, one per seed."""
 
     def __init__(
         self,
@@ -125,8 +120,8 @@ class DiffusionColorizer(Colorizer):
         card: str = "",
     ) -> None:
         """`dtype` casts every component (float16 on a GPU); None keeps the dtypes as given (the trainer's)."""
+        super().__init__(name=name or "controlnet", card=card, device=device)
         was_training = components.controlnet.training  # the trainer builds one mid-training to draw samples
-        super().__init__(components.controlnet, device=device, name=name or "controlnet", card=card)
         self.components = components
         self.settings = settings or default_settings(components)
         #: trainer-provided metadata for the model card (dataset, steps, command, metrics, sample_grid, notes)
@@ -138,27 +133,41 @@ class DiffusionColorizer(Colorizer):
         components.controlnet.train(was_training)
 
     @property
+    def native_working_size(self) -> int:
+        """The working size the ControlNet was trained at (its saved settings)."""
+        return self.settings.resolution
+
+    @property
     def size_multiple(self) -> int:
         return self.components.size_multiple
 
     @property
     def extra_options(self) -> dict[str, Any]:
-        """Per-call sampling options with this model's defaults; the app (space.model_pool) forwards only these."""
+        """Per-call sampling options with this model's saved defaults (sample k uses seed + k)."""
         defaults = self.settings
         return {
-            "num_samples": 1,
+            NUM_SAMPLES: 1,
             "num_inference_steps": defaults.num_inference_steps,
             "seed": defaults.seed,
             "prompt": defaults.prompt,
+            "guidance_scale": defaults.guidance_scale,
+            "scheduler": defaults.scheduler,
         }
 
-    @property
-    def native_working_size(self) -> int:
-        """The working size the ControlNet was trained at; the app samples there whatever its render-factor slider."""
-        return self.settings.resolution
+    def resolve_options(self, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        resolved = super().resolve_options(options)
+        steps = resolved["num_inference_steps"]
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ValueError(f"num_inference_steps must be a whole number of at least 1, got {steps!r}.")
+        return resolved
 
-    def working_side(self, working_size: int | None) -> int:
-        return super().working_side(self.settings.resolution if working_size is None else working_size)
+    @property
+    def architecture(self) -> str:
+        return type(self.components.controlnet).__name__
+
+    def num_parameters(self) -> int:
+        """The ControlNet's parameters (the trained part; the frozen base is not counted)."""
+        return sum(p.numel() for p in self.components.controlnet.parameters())
 
     def _pipeline(self, scheduler: str) -> StableDiffusionControlNetPipeline:
         # A fresh pipeline (and scheduler) per call: schedulers keep per-run state, and the app samples
@@ -172,29 +181,21 @@ class DiffusionColorizer(Colorizer):
         self,
         l_norm: torch.Tensor,
         *,
-        num_samples: int = 1,
-        seed: int | None = None,
-        num_inference_steps: int | None = None,
-        guidance_scale: float | None = None,
-        prompt: str | None = None,
-        scheduler: str | None = None,
         progress_callback: ProgressCallback | None = None,
         cancel_event: threading.Event | None = None,
+        **options: Any,
     ) -> torch.Tensor:
-        """(B, 1, s, s) normalised L -> (B * num_samples, 2, s, s) normalised ab, image-major.
+        """(B, 1, h, w) normalised L -> (B * num_samples, 2, h, w) normalised ab, image-major.
 
-        Sample k of every image starts from the noise of `seed + k`, so one seed always gives the same
-        colouring, whatever the batch or the number of samples. With an empty prompt classifier-free
-        guidance is skipped: both of its branches would see the same empty text, so it cannot change the
-        result and would only double the work.
+        `options`: num_samples, num_inference_steps, seed, prompt, guidance_scale, scheduler ('unipc' | 'ddim');
+        the saved settings fill the rest. Sample k of every image starts from the noise of `seed + k`, so one
+        seed always gives the same colouring, whatever the batch or the number of samples. With an empty prompt
+        classifier-free guidance is skipped: both of its branches would see the same empty text, so it cannot
+        change the result and would only double the work.
         """
-        defaults = self.settings
-        seed = defaults.seed if seed is None else seed
-        steps = defaults.num_inference_steps if num_inference_steps is None else num_inference_steps
-        guidance = defaults.guidance_scale if guidance_scale is None else guidance_scale
-        prompt = defaults.prompt if prompt is None else prompt
-        if num_samples < 1 or steps < 1:
-            raise ValueError(f"num_samples and num_inference_steps must be at least 1, got {num_samples} and {steps}.")
+        chosen = self.resolve_options(options)
+        num_samples, steps, seed = chosen[NUM_SAMPLES], chosen["num_inference_steps"], chosen["seed"]
+        prompt = chosen["prompt"]
         if cancel_event is not None and cancel_event.is_set():
             raise SamplingCancelled("Sampling was cancelled before it started.")
         batch = l_norm.shape[0]
@@ -216,13 +217,13 @@ class DiffusionColorizer(Colorizer):
         self.components.controlnet.eval()
         try:
             with precision:
-                rgb = self._pipeline(scheduler or defaults.scheduler)(
+                rgb = self._pipeline(chosen["scheduler"])(
                     prompt=[prompt] * batch,
                     image=conditioning_image(l_norm.float()).to(self.device),
                     height=side_h,
                     width=side_w,
                     num_inference_steps=steps,
-                    guidance_scale=guidance if prompt.strip() else 1.0,
+                    guidance_scale=chosen["guidance_scale"] if prompt.strip() else 1.0,
                     num_images_per_prompt=num_samples,
                     generator=generators,
                     output_type="pt",
@@ -231,47 +232,6 @@ class DiffusionColorizer(Colorizer):
         finally:
             self.components.controlnet.train(was_training)  # the trainer samples mid-training
         return normalize_ab(rgb_to_lab(rgb.float().cpu())[:, 1:])
-
-    def colorize_samples(
-        self,
-        image: ImageSource,
-        *,
-        num_samples: int = 4,
-        working_size: int | None = None,
-        saturation: float = 1.0,
-        **sampling: Any,
-    ) -> list[Image.Image]:
-        """Several colourings of one image at full resolution (sample k uses seed + k); output L == input L.
-
-        `sampling`: seed, num_inference_steps, guidance_scale, prompt, scheduler ('unipc' | 'ddim'),
-        progress_callback(step, total), cancel_event (a threading.Event; setting it raises SamplingCancelled).
-        """
-        if saturation < 0:
-            raise ValueError(f"saturation must be >= 0 (1 = as predicted), got {saturation}.")
-        prepared = prepare_image(image)
-        small = self.working_lightness(prepared, working_size)
-        ab = self.predict_ab(normalize_l(small), num_samples=num_samples, **sampling)
-        return [self.finish(prepared, small, ab[k : k + 1], saturation=saturation) for k in range(num_samples)]
-
-    def colorize(  # type: ignore[override]
-        self, image: ImageSource, *, working_size: int | None = None, saturation: float = 1.0, **sampling: Any
-    ) -> Image.Image:
-        """One colouring (the model's default seed unless given); same arguments as `colorize_samples`."""
-        return self.colorize_samples(
-            image, num_samples=1, working_size=working_size, saturation=saturation, **sampling
-        )[0]
-
-    def colorize_batch(  # type: ignore[override]
-        self,
-        images: Iterable[ImageSource],
-        *,
-        working_size: int | None = None,
-        saturation: float = 1.0,
-        batch_size: int = 8,
-    ) -> list[Image.Image]:
-        """Colorize many images with the default sampling settings (for evaluation)."""
-        side = self.working_side(working_size)
-        return super().colorize_batch(images, working_size=side, saturation=saturation, batch_size=batch_size)
 
     def save_pretrained(self, folder: str | os.PathLike[str], *, include_base: bool | None = None) -> Path:
         return save_diffusion_colorizer(

@@ -18,6 +18,7 @@ import torch
 from safetensors import SafetensorError
 
 from models.base import ColorizationNet
+from models.colorizer import Colorizer
 from models.folder_check import check_finite, check_model_folder
 from models.hub_files import (  # re-exported: callers know these names from models.hub
     CONFIG_NAME,
@@ -29,7 +30,7 @@ from models.hub_files import (  # re-exported: callers know these names from mod
     resolve_model_folder,
     write_folder_atomically,
 )
-from models.pipeline import Colorizer
+from models.pipeline import NetworkColorizer
 
 __all__ = [
     "CONFIG_NAME",
@@ -64,7 +65,8 @@ def load_colorizer(
     device: str | torch.device = "cpu",
     name: str | None = None,
 ) -> Colorizer:
-    """A ready `Colorizer` from a local folder or Hub repo id (diffusion folders included)."""
+    """A ready `Colorizer` from a local folder or Hub repo id: a `NetworkColorizer`, or a `DiffusionColorizer` for
+    a folder with the diffusion marker."""
     folder = resolve_model_folder(source, revision=revision)
     display_name = name or Path(str(source)).name
     if (folder / DIFFUSION_MARKER).is_file():
@@ -74,7 +76,7 @@ def load_colorizer(
     model = load_model(folder)
     card_file = folder / "README.md"
     card = card_file.read_text(encoding="utf-8") if card_file.is_file() else ""
-    return Colorizer(model, device=device, name=display_name, card=card)
+    return NetworkColorizer(model, device=device, name=display_name, card=card)
 
 
 def save_model_atomically(model: ColorizationNet, folder: str | os.PathLike[str], **save_kwargs: Any) -> Path:

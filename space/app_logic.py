@@ -28,6 +28,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
+from models.colorizer import prepare_image
 from space.arena import Arena, ArenaError, ArenaRound
 from space.examples import Example, prepare_examples
 from space.identity import VoterPolicy
@@ -243,6 +244,7 @@ def _colorize_image(
     folder = ctx.outputs.new_request()
     stem = safe_stem(Path(upload.name).stem)
     input_png = ctx.outputs.save_png(image, folder / f"{stem}.png")
+    photo = prepare_image(image)  # decoded and its full-resolution L computed once, for every model
     results = []
     for entry in entries:
         if cancel_event is not None and cancel_event.is_set():
@@ -251,7 +253,7 @@ def _colorize_image(
         report = None if progress is None else (lambda step, total, name=entry.name: progress(name, step, total))
         try:
             colourings = entry.colorize_samples(
-                image,
+                photo,
                 working_size=working_size,
                 saturation=saturation,
                 options=options,

@@ -26,11 +26,13 @@ A model that fails to load is listed in `pool.failures` with the reason and the 
 loads, clearly labelled untrained tiny networks stand in so the app still opens (`pool.fallback_used`).
 The browser can only ever pick among `pool.names()`: it never names a path or a repo id.
 
-Colorizers may expose extra per-call options (a diffusion colorizer's `num_samples`) through an
-`extra_options` mapping of option name -> default; `PoolEntry.colorize` passes only those it declares.
-Colorizers with a `colorize_samples` method (diffusion) draw several colourings per photo
-(`PoolEntry.colorize_samples`, with step progress and a cancel event) and sample at their
-`native_working_size`, the size they were trained at, whatever working size the UI asks for.
+Every entry holds a `models.colorizer.Colorizer` and asks it only what that contract offers. The UI's sampling
+form is one for all models, so an entry forwards only the options its colorizer declares in `extra_options` (a
+diffusion colorizer's `num_samples`, `seed`, ...; a network declares none), and the colorizer fills in its own
+defaults. Colorizers that draw samples (`draws_samples`) report step progress, stop on a cancel event, and
+sample at their `native_working_size`, the size they were trained at, whatever working size the UI asks for.
+A request hands every entry the same `PreparedImage`, so the photo is decoded and its full-resolution L
+computed once, not once per model.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,8 +52,10 @@ import torch
 import yaml
 from PIL import Image
 
+from models.colorizer import Colorizer, PreparedImage, ProgressCallback
 from models.hub_files import ModelSpec  # re-exported: the app and deploy know it from here
-from models.pipeline import Colorizer
+from models.imageio import ImageSource
+from models.pipeline import NetworkColorizer
 
 APP_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "models.yaml"
@@ -89,75 +93,66 @@ class PoolEntry:
 
     @property
     def extra_options(self) -> dict[str, Any]:
-        """Options beyond working size and saturation this colorizer accepts, with their defaults."""
-        return dict(getattr(self.colorizer, "extra_options", {}) or {})
+        """Options beyond working size and saturation this colorizer accepts, with its defaults."""
+        return dict(self.colorizer.extra_options)
 
     @property
     def architecture(self) -> str:
-        return type(getattr(self.colorizer, "model", self.colorizer)).__name__
+        return self.colorizer.architecture
 
     @property
     def parameters(self) -> int | None:
-        model = getattr(self.colorizer, "model", None)
-        count = getattr(model, "num_parameters", None)
-        return int(count()) if callable(count) else None
+        return self.colorizer.num_parameters()
 
     @property
     def draws_samples(self) -> bool:
         """Whether this colorizer samples several plausible colourings per photo (a diffusion colorizer)."""
-        return callable(getattr(self.colorizer, "colorize_samples", None))
+        return self.colorizer.draws_samples
 
     def working_size_for(self, requested: int | None) -> int:
         """The working size this model runs at: the requested one, or its native one when the request is "auto"
-        (0 or None). Diffusion colorizers always sample at the size they were trained at."""
+        (0 or None). Samplers always sample at the size they were trained at."""
         if self.draws_samples or not requested:
-            return int(self.colorizer.native_working_size)
+            return self.colorizer.native_working_size
         return int(requested)
 
     def _declared(self, options: Mapping[str, Any] | None) -> dict[str, Any]:
-        declared = self.extra_options
+        """The request's options this colorizer declares (the others are meant for other models)."""
+        declared = self.colorizer.extra_options
         return {key: value for key, value in (options or {}).items() if key in declared}
 
     def colorize(
         self,
-        image: Image.Image,
+        photo: ImageSource | PreparedImage,
         *,
-        working_size: int,
+        working_size: int | None,
         saturation: float,
         options: Mapping[str, Any] | None = None,
     ) -> Image.Image:
-        """One colouring with this model, forwarding only the extra options it declares."""
-        if self.draws_samples:
-            one = {**(options or {}), "num_samples": 1}
-            return self.colorize_samples(image, working_size=working_size, saturation=saturation, options=one)[0]
-        extra = self._declared(options)
+        """One colouring with this model (a sampler's first)."""
         return self.colorizer.colorize(
-            image, working_size=self.working_size_for(working_size), saturation=saturation, **extra
+            photo, working_size=self.working_size_for(working_size), saturation=saturation, **self._declared(options)
         )
 
     def colorize_samples(
         self,
-        image: Image.Image,
+        photo: ImageSource | PreparedImage,
         *,
-        working_size: int,
+        working_size: int | None,
         saturation: float,
         options: Mapping[str, Any] | None = None,
-        progress_callback: Callable[[int, int], None] | None = None,
+        progress_callback: ProgressCallback | None = None,
         cancel_event: threading.Event | None = None,
     ) -> list[Image.Image]:
-        """Every colouring this model draws: `num_samples` for a diffusion colorizer (its declared defaults
-        filling what `options` leaves out), one for the others. `progress_callback(step, total)` and
-        `cancel_event` reach only samplers (the others run one forward pass, nothing to report or stop).
-        """
-        if not self.draws_samples:
-            return [self.colorize(image, working_size=working_size, saturation=saturation, options=options)]
-        hooks = {"progress_callback": progress_callback, "cancel_event": cancel_event}
+        """Every colouring this model draws: `num_samples` for a sampler (its defaults filling what `options`
+        leaves out), one for the others."""
         return self.colorizer.colorize_samples(
-            image,
+            photo,
             working_size=self.working_size_for(working_size),
             saturation=saturation,
-            **{**self.extra_options, **self._declared(options)},
-            **{key: value for key, value in hooks.items() if value is not None},
+            progress_callback=progress_callback,
+            cancel_event=cancel_event,
+            **self._declared(options),
         )
 
 
@@ -303,7 +298,8 @@ def untrained_fallback(variants: Sequence[str] = FALLBACK_VARIANTS) -> list[Pool
             model.card_data["notes"] = "Random weights: a stand-in so the app opens before any model is trained."
             name = f"{variant}{UNTRAINED_SUFFIX}"
             card = _strip_front_matter(str(render_model_card(model)))
-            entries.append(PoolEntry(name, Colorizer(model, name=name, card=card), source=variant, untrained=True))
+            colorizer = NetworkColorizer(model, name=name, card=card)
+            entries.append(PoolEntry(name, colorizer, source=variant, untrained=True))
     finally:
         torch.random.set_rng_state(generator_state)  # leave the caller's random stream untouched
     return entries

@@ -70,7 +70,8 @@ def test_the_diffusion_model_is_served_and_declares_its_sampling_options(ctx) ->
     assert ctx.pool.names() == ["pix2pix", DIFFUSION] and not ctx.pool.failures
     entry = ctx.pool.get(DIFFUSION)
     assert entry.draws_samples and not ctx.pool.get("pix2pix").draws_samples
-    assert entry.extra_options == {"num_samples": 1, "num_inference_steps": 2, "seed": 0, "prompt": ""}
+    sampling = {"num_samples": 1, "num_inference_steps": 2, "seed": 0, "prompt": ""}
+    assert entry.extra_options == {**sampling, "guidance_scale": 7.5, "scheduler": "unipc"}
     card = next(card for card in logic.model_cards(ctx) if card.name == DIFFUSION)
     assert "`num_samples`" in card.markdown and "pretrained Stable Diffusion base" in card.markdown
 

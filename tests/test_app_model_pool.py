@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 import torch
 from app_support import save_tiny_models
 from PIL import Image
 
-from models.pipeline import Colorizer
+from models.pipeline import NetworkColorizer
 from models.registry import create_model
 from space.model_pool import (
     ModelChoiceError,
@@ -130,14 +129,16 @@ def test_only_configured_names_can_be_selected(tmp_path: Path, name: str) -> Non
         pool.select([])
 
 
-class SamplingColorizer(Colorizer):
-    """A colorizer with an extra option, as diffusion colorizers will have: the mean of `num_samples` runs."""
+class SamplingColorizer(NetworkColorizer):
+    """A network that declares `num_samples`, as samplers do: it draws its one colouring that many times."""
 
-    extra_options: ClassVar[dict[str, int]] = {"num_samples": 1}
+    @property
+    def extra_options(self) -> dict[str, int]:
+        return {"num_samples": 1}
 
-    def colorize(self, image, *, working_size=256, saturation=1.0, num_samples=1):
+    def predict_ab(self, l_norm, *, num_samples, **hooks):
         self.last_num_samples = num_samples
-        return super().colorize(image, working_size=working_size, saturation=saturation)
+        return super().predict_ab(l_norm, **hooks).repeat_interleave(num_samples, dim=0)
 
 
 def test_extra_options_reach_only_colorizers_that_declare_them() -> None:
@@ -146,8 +147,21 @@ def test_extra_options_reach_only_colorizers_that_declare_them() -> None:
     sampler = SamplingColorizer(create_model("pix2pix_tiny"), name="sampler")
     pool.entries["sampler"] = PoolEntry("sampler", sampler, source="test")
     image = Image.new("L", (32, 32), 100)
-    pool.get("sampler").colorize(image, working_size=32, saturation=1.0, options={"num_samples": 4, "x": 1})
-    assert sampler.last_num_samples == 4
-    assert pool.get("sampler").extra_options == {"num_samples": 1}
-    # A plain colorizer ignores options it does not declare instead of failing.
-    pool.get("unet_tiny (untrained)").colorize(image, working_size=32, saturation=1.0, options={"num_samples": 4})
+    entry = pool.get("sampler")
+    assert entry.draws_samples and entry.extra_options == {"num_samples": 1}
+    drawn = entry.colorize_samples(image, working_size=32, saturation=1.0, options={"num_samples": 4, "x": 1})
+    assert len(drawn) == 4 and sampler.last_num_samples == 4  # "x" is declared by no one: it is dropped
+    assert entry.colorize(image, working_size=32, saturation=1.0, options={"num_samples": 4}).size == (32, 32)
+    assert sampler.last_num_samples == 1  # colorize: one colouring
+    # A plain colorizer ignores options it does not declare instead of failing, and draws one colouring.
+    plain = pool.get("unet_tiny (untrained)")
+    assert not plain.draws_samples and plain.extra_options == {}
+    assert len(plain.colorize_samples(image, working_size=32, saturation=1.0, options={"num_samples": 4})) == 1
+
+
+def test_entries_describe_their_colorizer_through_the_contract() -> None:
+    entry = ModelPool.load([]).get("pix2pix_tiny (untrained)")
+    assert entry.architecture == "UNetGenerator"
+    assert entry.parameters == entry.colorizer.model.num_parameters() > 0
+    assert entry.working_size_for(0) == entry.working_size_for(None) == entry.colorizer.native_working_size
+    assert entry.working_size_for(96) == 96

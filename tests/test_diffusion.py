@@ -169,6 +169,17 @@ def test_progress_is_reported_each_step_and_sampling_can_be_cancelled(
         colorizer.colorize(astronaut, cancel_event=cancel, **FAST)
 
 
+def test_keep_aspect_and_flip_average_reach_the_sampler_too(
+    colorizer: DiffusionColorizer, astronaut: Image.Image
+) -> None:
+    wide = astronaut.crop((0, 0, 60, 30))
+    plain = colorizer.colorize(wide, **FAST)
+    steadied = colorizer.colorize(wide, keep_aspect=True, flip_average=True, **FAST)
+    assert plain.size == steadied.size == wide.size
+    assert not np.array_equal(_pixels(plain), _pixels(steadied))
+    assert float((_lightness(steadied)[0] - _lightness(wide)[0]).abs().max()) < 1.0
+
+
 def test_colorize_batch_matches_single_images(colorizer: DiffusionColorizer, astronaut: Image.Image) -> None:
     gray = Image.fromarray(skimage_data.camera()).resize((40, 40))
     batch = colorizer.colorize_batch([astronaut, gray])

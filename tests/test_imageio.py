@@ -13,14 +13,14 @@ from PIL import Image, ImageFile
 from skimage.color import rgb2lab
 
 from models.imageio import MAX_PIXELS, ImageInputError, image_to_tensor, open_image
-from models.pipeline import Colorizer
+from models.pipeline import Colorizer, NetworkColorizer
 
 L_TOLERANCE = 0.5
 
 
 @pytest.fixture
 def colorizer(tiny_model) -> Colorizer:
-    return Colorizer(tiny_model)
+    return NetworkColorizer(tiny_model)
 
 
 def _colorize(colorizer: Colorizer, source) -> Image.Image:

@@ -13,7 +13,7 @@ from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.filters import sobel
 
 from models.color import rgb_to_lab
-from models.pipeline import Colorizer, prepare_image
+from models.pipeline import NetworkColorizer, prepare_image
 from models.registry import create_model
 from models.upsample import bilinear_upsample, guided_upsample
 
@@ -21,8 +21,8 @@ L_TOLERANCE = 0.5  # CIELAB L units; 8-bit output quantisation alone moves L by 
 
 
 @pytest.fixture
-def colorizer(tiny_model) -> Colorizer:
-    return Colorizer(tiny_model)
+def colorizer(tiny_model) -> NetworkColorizer:
+    return NetworkColorizer(tiny_model)
 
 
 def _constant_ab_model(a_norm: float, b_norm: float) -> torch.nn.Module:
@@ -71,7 +71,7 @@ def test_every_pil_mode_keeps_size_lightness_and_alpha(photo, colorizer, mode):
 
 def test_colour_input_is_recolorized_from_its_own_lightness(photo):
     image = photo("astronaut", 128)
-    gray_predictor = Colorizer(_constant_ab_model(0.0, 0.0))
+    gray_predictor = NetworkColorizer(_constant_ab_model(0.0, 0.0))
     result = gray_predictor.colorize(image, working_size=32)
     # the photo's own colours never leak through: a model that predicts no colour gives a gray image
     assert np.abs(_ab_of(result)).max() < 1.0
@@ -79,7 +79,7 @@ def test_colour_input_is_recolorized_from_its_own_lightness(photo):
 
 
 def test_predicted_colour_reaches_the_output(photo):
-    reddish = Colorizer(_constant_ab_model(0.25, 0.1))  # a = 27.5, b = 11 in Lab units
+    reddish = NetworkColorizer(_constant_ab_model(0.25, 0.1))  # a = 27.5, b = 11 in Lab units
     ab = _ab_of(reddish.colorize(photo("camera", 96), working_size=32))
     lightness = lightness_of(photo("camera", 96))
     midtones = (lightness > 25) & (lightness < 75)  # where that colour fits in sRGB without being pulled to gray
@@ -87,8 +87,8 @@ def test_predicted_colour_reaches_the_output(photo):
 
 
 def test_predict_ab_can_be_overridden(photo, tiny_model):
-    class BlueColorizer(Colorizer):
-        def predict_ab(self, l_norm: torch.Tensor) -> torch.Tensor:
+    class BlueColorizer(NetworkColorizer):
+        def predict_ab(self, l_norm: torch.Tensor, **hooks) -> torch.Tensor:
             ab = torch.zeros(l_norm.shape[0], 2, *l_norm.shape[-2:])
             ab[:, 1] = -0.2
             return ab
@@ -98,7 +98,7 @@ def test_predict_ab_can_be_overridden(photo, tiny_model):
 
 
 def test_saturation_scales_chroma(photo, tiny_model):
-    colorizer = Colorizer(_constant_ab_model(0.2, -0.15))
+    colorizer = NetworkColorizer(_constant_ab_model(0.2, -0.15))
     image = photo("chelsea", 96)
     chroma = {
         s: np.hypot(*_ab_of(colorizer.colorize(image, saturation=s, working_size=32)).T).mean() for s in (0, 0.5, 1)
@@ -120,7 +120,7 @@ def test_batch_api_matches_one_by_one(photo, colorizer):
 
 def test_deterministic_in_eval_mode_even_from_a_training_model(photo, tiny_model):
     tiny_model.train()  # dropout on: the Colorizer must switch it off
-    colorizer = Colorizer(tiny_model)
+    colorizer = NetworkColorizer(tiny_model)
     assert not tiny_model.training
     image = photo("coffee", 96)
     first = np.asarray(colorizer.colorize(image, working_size=32))

@@ -14,7 +14,7 @@ from train_support import make_photo_folder, run_trainer
 
 from models.colorize import main as colorize_main
 from models.hub import load_colorizer, load_model
-from models.pipeline import DEFAULT_WORKING_SIZE, Colorizer, prepare_image
+from models.pipeline import DEFAULT_WORKING_SIZE, NetworkColorizer, prepare_image
 from models.registry import create_model
 from space.model_pool import ModelPool, ModelSpec
 from trainer.data import CropConfig
@@ -38,13 +38,13 @@ def trained(photos, tmp_path_factory) -> Path:
 
 def _spy_working_shapes(monkeypatch) -> list[tuple[int, int]]:
     shapes: list[tuple[int, int]] = []
-    original = Colorizer.predict_ab
+    original = NetworkColorizer.predict_ab
 
-    def spy(self, l_norm):
+    def spy(self, l_norm, **hooks):
         shapes.append(tuple(l_norm.shape[-2:]))
-        return original(self, l_norm)
+        return original(self, l_norm, **hooks)
 
-    monkeypatch.setattr(Colorizer, "predict_ab", spy)
+    monkeypatch.setattr(NetworkColorizer, "predict_ab", spy)
     return shapes
 
 
@@ -79,7 +79,7 @@ def test_the_pipeline_runs_at_the_native_size_unless_told_otherwise(trained, pho
     assert shapes == [(48, 48), (48, 48), (64, 64)]
     with pytest.raises(ValueError, match="a number of pixels or 'auto'"):
         colorizer.colorize(image, working_size="large")
-    untrained = Colorizer(create_model("unet_tiny"))  # records no native size
+    untrained = NetworkColorizer(create_model("unet_tiny"))  # records no native size
     assert untrained.native_working_size == DEFAULT_WORKING_SIZE
 
 

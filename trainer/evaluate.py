@@ -8,7 +8,7 @@ comparison grid and one bar chart per metric (see `trainer.report`).
         --out reports/eval --ratings data/ratings.sqlite3
 
 Every image is center-cropped and resized to --image-size, then each colorizer runs through the real
-pipeline (`Colorizer.colorize_batch`, network at --working-size) and is scored against that image. The
+pipeline (`Colorizer.colorize_batch`, model at --working-size) and is scored against that image. The
 weight-free metrics (`trainer.metrics`) are always computed; LPIPS and FID/KID only with real ImageNet
 weights (--lpips-weights, --inception-weights, the torch hub cache, or --download-weights), otherwise
 the report says why they are missing. Results are deterministic for a --seed.
@@ -23,18 +23,18 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps
-from torch import nn
 from tqdm.auto import tqdm
 
-from models.colorize import parse_working_size
 from models.hub import load_colorizer
 from models.hub_files import ModelSpec
 from models.imageio import ImageInputError, open_image
-from models.pipeline import Colorizer
+from models.options import parse_working_size
+from models.pipeline import DEFAULT_WORKING_SIZE, Colorizer
 from trainer.data import has_split_folders, load_splits  # the trainer owns how datasets are opened
 from trainer.fid import inception_features, load_fid_inception
 from trainer.inception import FIDInceptionV3
@@ -56,9 +56,13 @@ class GrayscaleBaseline(Colorizer):
     """The floor every colorizer must beat: the input's own lightness with ab = 0, through the same pipeline."""
 
     def __init__(self) -> None:
-        super().__init__(nn.Identity(), name=BASELINE_NAME, card="Grayscale baseline: RGB from (L, ab = 0).")
+        super().__init__(name=BASELINE_NAME, card="Grayscale baseline: RGB from (L, ab = 0).")
 
-    def predict_ab(self, l_norm: torch.Tensor) -> torch.Tensor:
+    @property
+    def native_working_size(self) -> int:
+        return DEFAULT_WORKING_SIZE  # any size gives the same gray
+
+    def predict_ab(self, l_norm: torch.Tensor, **hooks: Any) -> torch.Tensor:
         return torch.zeros(l_norm.shape[0], 2, *l_norm.shape[-2:])
 
 
@@ -237,7 +241,8 @@ def evaluate(
                 [Image.fromarray(t) for t in targets],
                 working_size=working_size,
                 batch_size=batch_size,
-                **_pipeline_options(colorizer, keep_aspect=keep_aspect, flip_average=flip_average),
+                keep_aspect=keep_aspect,
+                flip_average=flip_average,
             )
             preds = [np.asarray(o.convert("RGB"), dtype=np.uint8) for o in outputs]
             measured, measured_cpu = time.perf_counter(), time.process_time()
@@ -267,22 +272,12 @@ def evaluate(
     }
 
 
-def _pipeline_options(colorizer: Colorizer, *, keep_aspect: bool, flip_average: bool) -> dict[str, bool]:
-    """Pipeline options for `colorize_batch`; samplers (diffusion) take neither, so only asked-for ones are passed."""
-    options = {}
-    if keep_aspect:
-        options["keep_aspect"] = True
-    if flip_average:
-        options["flip_average"] = True
-    return options
-
-
 # --- command line ---------------------------------------------------------------------------------------------------
 def _working_size(text: str) -> int | None:
     try:
         return parse_working_size(text)
     except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error).removeprefix("--working-size ").rstrip(".")) from None
+        raise argparse.ArgumentTypeError(str(error).removeprefix("working_size ").rstrip(".")) from None
 
 
 def _sizes(text: str) -> list[int]:

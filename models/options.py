@@ -1,0 +1,32 @@
+"""The two request settings every colorizer takes, checked in one place: working size and saturation.
+
+    parse_working_size("auto")  -> None (the model's native size)      parse_working_size("384") -> 384
+    check_saturation(-1)        -> ValueError: saturation must be >= 0 ...
+
+Standard library only, so the CLI can check its arguments before it imports torch.
+"""
+
+from __future__ import annotations
+
+MIN_WORKING_SIZE = 16  # below it the networks' downsampling leaves nothing to colour
+WorkingSize = int | str | None  # pixels, or None / "auto" for the model's native working size
+
+
+def parse_working_size(value: WorkingSize, *, what: str = "working_size") -> int | None:
+    """Pixels (at least 16), or None for "auto" / None (the model's native size); ValueError naming `what`."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
+        return None
+    try:
+        size = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a number of pixels or 'auto', got {value!r}.") from None
+    if size < MIN_WORKING_SIZE:
+        raise ValueError(f"{what} must be at least {MIN_WORKING_SIZE} pixels, got {size}.")
+    return size
+
+
+def check_saturation(value: float, *, what: str = "saturation") -> float:
+    """The colour scale a request asks for: 0 is gray, 1 as predicted, more is stronger; never negative."""
+    if not value >= 0:  # also refuses NaN
+        raise ValueError(f"{what} must be >= 0 (1 = as predicted), got {value}.")
+    return float(value)
