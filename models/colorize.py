@@ -1,11 +1,12 @@
-"""python -m models.colorize [--model SOURCE] INPUT... --out DIR [--working-size auto] [--flip-average] [--format png]
+"""python -m models.colorize [--model SOURCE] INPUT... --out DIR [--working_size auto] [--flip_average] [--format png]
 
 Colorize photographs from the command line with any ColorLab colorizer (a local model folder or a
 Hub repo id). INPUTs are image files or folders (their image files, not recursive). Each result is
 written at the input's full resolution as `<stem>_<modelname>.png` (lossless) or `.jpg` with
 `--format jpg`. Existing outputs are skipped unless `--overwrite` is given, so an interrupted run can
 simply be started again. A file that cannot be read is reported in one sentence and skipped; the
-exit status is 1 if any input failed, 2 if nothing could start (bad model, no inputs).
+exit status is 1 if any input failed, 2 if nothing could start (bad model, no inputs). Flags are spelled with
+underscores like every ColorLab command's; the dashed spelling (`--working-size`) is accepted too.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from tqdm import tqdm
 
 # standard library only: the CLI checks its arguments before it imports torch
 from models.fileperm import public_mode, safe_stem
+from models.flags import FlagParser
 from models.options import check_saturation, parse_working_size
 
 # The bundled default colorizer; relative paths are looked up in the working directory, then the repo root.
@@ -47,8 +49,8 @@ class RunSummary:
     failed: list[tuple[Path, str]] = field(default_factory=list)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> FlagParser:
+    parser = FlagParser(
         prog="python -m models.colorize",
         description="Colorize black-and-white photographs at full resolution with a ColorLab colorizer.",
     )
@@ -62,19 +64,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit) for a repo id")
     parser.add_argument(
-        "--working-size",
+        "--working_size",
         default="auto",
         metavar="PIXELS|auto",
         help="side the network sees; colour is upsampled to full size (default: auto, the size the model was "
         "trained for, recorded in its config)",
     )
     parser.add_argument(
-        "--flip-average",
+        "--flip_average",
         action="store_true",
         help="average with the prediction for the mirrored photo (steadier colour, twice the network time)",
     )
     parser.add_argument(
-        "--keep-aspect",
+        "--keep_aspect",
         action="store_true",
         help="run the network on a rectangle of the photo's aspect instead of the whole photo squashed to a square",
     )
@@ -199,7 +201,7 @@ def colorize_files(args: argparse.Namespace, paths: list[Path]) -> RunSummary:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.working_size = parse_working_size(args.working_size, what="--working-size")
+        args.working_size = parse_working_size(args.working_size, what="--working_size")
         check_saturation(args.saturation, what="--saturation")
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -16,18 +16,10 @@ from typing import Any
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from models.hub_files import looks_like_repo_id
+from models.metric_table import METRICS
 
-# Readable names for trainer.metrics.METRIC_NAMES (models/ never imports trainer/, so they are spelled here).
-METRIC_LABELS = {
-    "psnr": "PSNR (RGB, dB)",
-    "psnr_ab": "PSNR of a/b (dB)",
-    "ssim": "SSIM (RGB)",
-    "ciede2000": "CIEDE2000 colour difference (lower is better)",
-    "colourfulness": "Colourfulness (Hasler & Süsstrunk)",
-    "colourfulness_delta": "|Δ colourfulness| to the ground truth (lower is better)",
-    "ab_auc": "ab AuC (Zhang et al. 2016)",
-    "blotches": "Blotches: % of pixels in colour islands the truth lacks (lower is better)",
-}
+# Readable names of the metrics on the card, from the one metric table (direction included where lower is better).
+METRIC_LABELS = {name: metric.hub_name for name, metric in METRICS.items()}
 # The repository's own local folders (gitignored, absent from a fresh clone): a path under one of them is local
 # even where it no longer exists and has the user/name shape of a Hub id ("data/corpus").
 LOCAL_ROOTS = ("data", "outputs", "weights", "runs", "tests")

@@ -131,7 +131,7 @@ def test_bad_model_and_bad_arguments_exit_2_with_one_sentence(tmp_path, inputs, 
     assert main(["--model", str(tmp_path / "not-a-model"), portrait, "--out", str(tmp_path / "o")]) == 2
     assert "has no config.json, so it is not a saved ColorLab model" in capsys.readouterr().err
     assert main(["--model", "x", portrait, "--out", str(tmp_path / "o"), "--working-size", "8"]) == 2
-    assert "--working-size must be at least 16" in capsys.readouterr().err
+    assert "--working_size must be at least 16" in capsys.readouterr().err
     (tmp_path / "empty-folder").mkdir()
     assert main(["--model", "x", str(tmp_path / "empty-folder"), "--out", str(tmp_path / "o")]) == 2
     assert "no image files found" in capsys.readouterr().err

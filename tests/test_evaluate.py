@@ -222,7 +222,7 @@ def test_lpips_needs_a_weights_file_and_the_report_says_whose(tmp_path, photos, 
     report = json.loads((out / "report.json").read_text())
     assert "lpips" in report["metrics"] and "lpips" not in report["unavailable"]
     assert report["config"]["weights"]["lpips"]["matches_published"] is False
-    assert report["unavailable"]["fid"] == "unavailable: skipped with --no-fid"
+    assert report["unavailable"]["fid"] == "unavailable: skipped with --no_fid"
     assert "does NOT match the published `alexnet-owt-7be5be79.pth`" in (out / "report.md").read_text()
     assert not (out / "grid.png").exists()
 

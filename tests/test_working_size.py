@@ -110,7 +110,7 @@ def test_the_cli_uses_the_native_size_by_default(trained, photo, tmp_path, monke
     assert colorize_main(args) == 0
     assert shapes == [(48, 48), (64, 64)]
     assert colorize_main([*args, "--working-size", "big"]) == 2
-    assert "--working-size must be a number of pixels or 'auto'" in capsys.readouterr().err
+    assert "--working_size must be a number of pixels or 'auto'" in capsys.readouterr().err
 
 
 def test_the_app_pool_runs_auto_at_each_models_native_size(trained, photo, monkeypatch):

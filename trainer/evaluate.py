@@ -7,10 +7,10 @@ comparison grid and one bar chart per metric (see `trainer.report`).
     python -m trainer.evaluate --models weights/pix2pix unet=runs/unet --dataset data/photos --limit 100 \
         --out reports/eval --ratings data/ratings.sqlite3
 
-Every image is center-cropped and resized to --image-size, then each colorizer runs through the real
-pipeline (`Colorizer.colorize_batch`, model at --working-size) and is scored against that image. The
+Every image is center-cropped and resized to --image_size, then each colorizer runs through the real
+pipeline (`Colorizer.colorize_batch`, model at --working_size) and is scored against that image. The
 weight-free metrics (`trainer.metrics`) are always computed; LPIPS and FID/KID only with real ImageNet
-weights (--lpips-weights, --inception-weights, the torch hub cache, or --download-weights), otherwise
+weights (--lpips_weights, --inception_weights, the torch hub cache, or --download_weights), otherwise
 the report says why they are missing. Results are deterministic for a --seed.
 """
 
@@ -30,6 +30,7 @@ import torch
 from PIL import Image, ImageOps
 from tqdm.auto import tqdm
 
+from models.flags import FlagParser
 from models.hub import load_colorizer
 from models.hub_files import ModelSpec
 from models.imageio import ImageInputError, open_image
@@ -188,7 +189,7 @@ def load_weighted_metrics(
     except WeightsUnavailable as reason:
         loaded.unavailable["lpips"] = f"unavailable: {reason}"
     if not fid:
-        loaded.unavailable["fid"] = loaded.unavailable["kid"] = "unavailable: skipped with --no-fid"
+        loaded.unavailable["fid"] = loaded.unavailable["kid"] = "unavailable: skipped with --no_fid"
         return loaded
     try:
         inception_file = resolve_weights_file(FID_INCEPTION, inception_weights, download=download)
@@ -287,17 +288,16 @@ def _sizes(text: str) -> list[int]:
     return [int(size) for size in sizes]
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m trainer.evaluate", description=__doc__.split("\n\n")[1], allow_abbrev=False
-    )
+def build_parser() -> FlagParser:
+    """The command's flags, spelled with underscores (dashes are accepted too: models.flags)."""
+    parser = FlagParser(prog="python -m trainer.evaluate", description=__doc__.split("\n\n")[1], allow_abbrev=False)
     parser.add_argument("--models", nargs="+", required=True, help="model folders or Hub ids, optionally name=SOURCE")
     parser.add_argument("--dataset", required=True, help="image folder, save_to_disk folder, or Hub dataset id")
     parser.add_argument("--split", default=None, help="dataset split (default: validation if present, else train)")
     parser.add_argument("--limit", type=int, default=None, help="evaluate the first N images")
-    parser.add_argument("--image-size", type=int, default=256, help="side of the center crop every model is scored on")
+    parser.add_argument("--image_size", type=int, default=256, help="side of the center crop every model is scored on")
     parser.add_argument(
-        "--working-size",
+        "--working_size",
         type=_working_size,
         default=None,
         metavar="PIXELS|auto",
@@ -314,27 +314,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--fit",
         choices=("square", "whole"),
         default="square",
-        help="square: the centred square crop of --image-size; whole: the whole photo, long side --image-size",
+        help="square: the centred square crop of --image_size; whole: the whole photo, long side --image_size",
     )
-    parser.add_argument("--keep-aspect", action="store_true", help="pipeline: keep the photo's aspect (no squash)")
-    parser.add_argument("--flip-average", action="store_true", help="pipeline: average with the mirrored photo")
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--keep_aspect", action="store_true", help="pipeline: keep the photo's aspect (no squash)")
+    parser.add_argument("--flip_average", action="store_true", help="pipeline: average with the mirrored photo")
+    parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--out", required=True, help="folder for report.md, report.json, per_image.csv, PNGs")
-    parser.add_argument("--grid-images", type=int, default=6, help="images shown in the comparison grid")
-    parser.add_argument("--lpips-weights", default=None, help="torchvision AlexNet state dict (alexnet-owt-*.pth)")
-    parser.add_argument("--inception-weights", default=None, help="FID Inception state dict (pt_inception-*.pth)")
-    parser.add_argument("--download-weights", action="store_true", help="download missing LPIPS/FID weights")
-    parser.add_argument("--no-fid", action="store_true", help="skip FID/KID even when weights exist (slow on CPU)")
+    parser.add_argument("--grid_images", type=int, default=6, help="images shown in the comparison grid")
+    parser.add_argument("--lpips_weights", default=None, help="torchvision AlexNet state dict (alexnet-owt-*.pth)")
+    parser.add_argument("--inception_weights", default=None, help="FID Inception state dict (pt_inception-*.pth)")
+    parser.add_argument("--download_weights", action="store_true", help="download missing LPIPS/FID weights")
+    parser.add_argument("--no_fid", action="store_true", help="skip FID/KID even when weights exist (slow on CPU)")
     parser.add_argument("--ratings", default=None, help="the app's ratings database (file or data folder) or export")
-    parser.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for confidence intervals")
+    parser.add_argument("--n_boot", type=int, default=1000, help="bootstrap resamples for confidence intervals")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--no_progress", action="store_true", help="hide the progress bar")
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = build_parser()
     args = parser.parse_args(argv)
     for flag in ("limit", "image_size", "batch_size", "n_boot"):
         value = getattr(args, flag)
         if value is not None and value < 1:
-            parser.error(f"--{flag.replace('_', '-')} must be a positive integer, got {value}.")
+            parser.error(f"--{flag} must be a positive integer, got {value}.")
     return args
 
 

@@ -4,6 +4,8 @@
     scores = image_metrics(pred_rgb_uint8, target_rgb_uint8)   # {"psnr": ..., "ciede2000": ..., ...}
     mean, low, high = bootstrap_mean_ci([s["psnr"] for s in per_image])
 
+The metrics' names, directions and display formats are one table, `models.metric_table.METRICS`.
+
 Conventions (so numbers are comparable across runs and papers):
 - RGB inputs are (H, W, 3), either uint8 in [0, 255] or float in [0, 1]; Lab inputs are (H, W, 3) CIELAB
   (L in [0, 100], a/b roughly [-110, 110]) as produced by `skimage.color.rgb2lab`, which `models.color`
@@ -30,31 +32,15 @@ from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.metrics import structural_similarity
 
 from models.color import AB_SCALE
+from models.metric_table import METRICS, VALIDATION_METRICS
 from trainer.artifacts import blotch_share
 
 AB_PEAK = 2.0 * AB_SCALE  # span of ab in the networks' space, used as PSNR_ab's peak signal
-METRIC_NAMES = (
-    "psnr",
-    "psnr_ab",
-    "ssim",
-    "ciede2000",
-    "colourfulness",
-    "colourfulness_delta",
-    "ab_auc",
-    "blotches",
-)
-# Which direction is better, for bolding the best row in reports. None: no direction is better (a more colourful
-# output is not a better one by itself; |delta| to the ground truth's colourfulness is the comparable number).
-HIGHER_IS_BETTER: dict[str, bool | None] = {
-    "psnr": True,
-    "psnr_ab": True,
-    "ssim": True,
-    "ciede2000": False,
-    "colourfulness": None,
-    "colourfulness_delta": False,
-    "ab_auc": True,
-    "blotches": False,
-}
+# What `image_metrics` returns, in the metric table's order (models.metric_table holds names, directions, formats).
+METRIC_NAMES = VALIDATION_METRICS
+# Which direction is better, for every metric of the table (LPIPS, FID and KID included). None: no direction is
+# better (a more colourful output is not a better one by itself; |delta| to the truth's is the comparable number).
+HIGHER_IS_BETTER: dict[str, bool | None] = {name: metric.higher_is_better for name, metric in METRICS.items()}
 
 
 def _check_pair(pred: np.ndarray, target: np.ndarray, what: str) -> None:

@@ -20,30 +20,17 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
+from models.metric_table import METRICS, format_number
 from trainer.fid import frechet_distance, kernel_inception_distance
-from trainer.metrics import HIGHER_IS_BETTER, METRIC_NAMES, bootstrap_mean_ci
+from trainer.metrics import bootstrap_mean_ci
 from trainer.sweep import sweep_lines
 
-# Column label and decimals for every metric a report can hold.
-LABELS = {
-    "psnr": ("PSNR (dB)", 2),
-    "psnr_ab": ("PSNR ab (dB)", 2),
-    "ssim": ("SSIM", 4),
-    "ciede2000": ("ΔE2000", 2),
-    "colourfulness": ("Colourfulness", 1),
-    "colourfulness_delta": ("ΔColourfulness", 1),
-    "ab_auc": ("ab AuC", 4),
-    "blotches": ("Blotches (%)", 3),
-    "lpips": ("LPIPS", 4),
-    "fid": ("FID", 2),
-    "kid": ("KID", 4),
-}
-DIRECTION = {**HIGHER_IS_BETTER, "lpips": False, "fid": False, "kid": False}
+# Column labels, decimals, directions and the order of the columns: the metric table (models.metric_table).
 GROUND_TRUTH = "ground truth"
 
 
 def _per_image_metrics(per_image: list[dict]) -> list[str]:
-    return [m for m in (*METRIC_NAMES, "lpips") if per_image and m in per_image[0]]
+    return [m for m, metric in METRICS.items() if metric.per_image and per_image and m in per_image[0]]
 
 
 def summarize(per_image: list[dict], names: list[str], *, n_boot: int, seed: int) -> dict[str, dict[str, dict]]:
@@ -97,7 +84,7 @@ def build_report(
         "n_images": len(images.rgb),
         "skipped_images": list(images.skipped),
         "models": names,
-        "metrics": [m for m in LABELS if m in summary[names[0]]],
+        "metrics": [m for m in METRICS if m in summary[names[0]]],
         "summary": summary,
         "unavailable": unavailable,
         "grid_images": [images.ids[i] for i in raw["grid"]["indices"]],
@@ -111,12 +98,7 @@ def build_report(
 
 
 # --- rendering ----------------------------------------------------------------------------------------------------
-def _fmt(value: float | None, decimals: int) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    if math.isinf(value):
-        return "∞" if value > 0 else "-∞"
-    return f"{value:.{decimals}f}"
+_fmt = format_number  # every number of a report, CIs and human ratings included, is shown the table's way
 
 
 def _best(values: list[float], higher: bool | None) -> float | None:
@@ -126,21 +108,22 @@ def _best(values: list[float], higher: bool | None) -> float | None:
     return max(finite_or_inf) if higher else min(finite_or_inf)
 
 
-def _arrow(metric: str) -> str:
-    return {True: " ↑", False: " ↓"}.get(DIRECTION.get(metric), "")
+def _label(metric: str) -> str:
+    """The column label with its direction arrow."""
+    return METRICS[metric].label + METRICS[metric].arrow
 
 
 def metrics_table(report: dict) -> list[str]:
     names, summary, metrics = report["models"], report["summary"], report["metrics"]
     lines = [
-        "| model | " + " | ".join(LABELS[m][0] + _arrow(m) for m in metrics) + " |",
+        "| model | " + " | ".join(_label(m) for m in metrics) + " |",
         "|---|" + "---|" * len(metrics),
     ]
-    best = {m: _best([summary[n][m]["mean"] for n in names], DIRECTION.get(m)) for m in metrics}
+    best = {m: _best([summary[n][m]["mean"] for n in names], METRICS[m].higher_is_better) for m in metrics}
     for name in names:
         cells = []
         for metric in metrics:
-            stat, decimals = summary[name][metric], LABELS[metric][1]
+            stat, decimals = summary[name][metric], METRICS[metric].decimals
             text = _fmt(stat["mean"], decimals)
             if stat["mean"] == best[metric]:
                 text = f"**{text}**"
@@ -189,7 +172,7 @@ def human_lines(human: dict) -> list[str]:
         "|---|---|---|---|---|",
     ]
     for metric, corr in human["correlations"].items():
-        label = LABELS[metric][0] + _arrow(metric)
+        label = _label(metric)
         if "note" in corr:
             lines.append(f"| {label} | {corr['note']} | | | |")
             continue
@@ -234,7 +217,7 @@ def render_markdown(report: dict) -> str:
     for metric, source in config.get("weights", {}).items():
         verdict = "matches" if source["matches_published"] else "does NOT match"
         lines.append(
-            f"{LABELS[metric][0]} weights: `{Path(source['file']).name}`, sha256 {source['sha256'][:12]}… "
+            f"{METRICS[metric].label} weights: `{Path(source['file']).name}`, sha256 {source['sha256'][:12]}… "
             f"({verdict} the published `{source['published']}`)."
         )
     if "fid" in report["metrics"]:
@@ -244,7 +227,7 @@ def render_markdown(report: dict) -> str:
         )
     if report["unavailable"]:
         lines += ["", "## Not computed", ""]
-        lines += [f"- {LABELS[m][0]}: {reason}" for m, reason in report["unavailable"].items()]
+        lines += [f"- {METRICS[m].label}: {reason}" for m, reason in report["unavailable"].items()]
     if report["skipped_images"]:
         lines += ["", f"Skipped {len(report['skipped_images'])} unreadable images (listed in report.json)."]
     if "human" in report:
@@ -328,7 +311,7 @@ def bar_chart(report: dict, metric: str) -> Figure:
     colors = ["0.65", *[f"C{i}" for i in range(len(names) - 1)]]
     ax.bar(range(len(names)), np.nan_to_num(shown), yerr=errors, capsize=5, color=colors)
     ax.set_xticks(range(len(names)), names, rotation=20, ha="right")
-    label = LABELS[metric][0] + _arrow(metric)
+    label = _label(metric)
     ax.set_title(f"{label} (mean, 95% bootstrap CI)" if metric != "fid" else label)
     for x, value in enumerate(means):
         if math.isinf(value):
