@@ -2,8 +2,9 @@
 
     .venv/bin/python -m pytest tests/test_push.py -q -x
 
-The fake records the repo id, folder and ignore patterns it is given and works out which files the real
-`upload_folder` would send, with huggingface_hub's own pattern filter.
+The fake records the calls it gets (with the checkpoints that existed at the time, to tell "before training"
+from "after"), the repo id, folder and ignore patterns, and works out which files the real `upload_folder`
+would send, with huggingface_hub's own pattern filter.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from train_support import REPO_ROOT, make_photo_folder, run_cli, run_trainer, tr
 
 import trainer.push
 from models.hub import load_model
+from trainer.checkpoints import list_checkpoints
 from trainer.push import IGNORE_PATTERNS, main, push_output
 
 FINAL_MODEL_FILES = {"README.md", "config.json", "model.safetensors", "samples.png", "loss_curves.png"}
@@ -31,7 +33,11 @@ class FakeHfApi:
     """Stands in for huggingface_hub.HfApi: records calls, never touches the network."""
 
     instances: ClassVar[list[FakeHfApi]] = []
-    failure: ClassVar[Exception | None] = None
+    failure: ClassVar[Exception | None] = None  # raised by upload_folder
+    login_failure: ClassVar[Exception | None] = None  # raised by whoami
+    create_failure: ClassVar[Exception | None] = None  # raised by create_repo
+    watched: ClassVar[Path | None] = None  # an output folder: each call records the checkpoints it holds then
+    calls: ClassVar[list[tuple[str, list[str]]]] = []
 
     def __init__(self, token: str | None = None) -> None:
         self.token = token
@@ -39,11 +45,25 @@ class FakeHfApi:
         self.uploads: list[dict] = []
         FakeHfApi.instances.append(self)
 
+    def _record(self, call: str) -> None:
+        checkpoints = [p.name for p in list_checkpoints(FakeHfApi.watched)] if FakeHfApi.watched else []
+        FakeHfApi.calls.append((call, checkpoints))
+
+    def whoami(self) -> dict:
+        self._record("whoami")
+        if FakeHfApi.login_failure is not None:
+            raise FakeHfApi.login_failure
+        return {"name": "someone", "type": "user"}
+
     def create_repo(self, repo_id: str, **kwargs) -> str:
+        self._record("create_repo")
+        if FakeHfApi.create_failure is not None:
+            raise FakeHfApi.create_failure
         self.created.append((repo_id, kwargs))
         return f"https://huggingface.co/{repo_id}"
 
     def upload_folder(self, *, repo_id: str, folder_path: str, ignore_patterns: list[str], **kwargs) -> object:
+        self._record("upload_folder")
         if FakeHfApi.failure is not None:
             raise FakeHfApi.failure
         root = Path(folder_path)
@@ -58,7 +78,8 @@ class FakeHfApi:
 def hub(monkeypatch) -> type[FakeHfApi]:
     monkeypatch.setattr(trainer.push, "HfApi", FakeHfApi)
     monkeypatch.delenv("HF_TOKEN", raising=False)
-    FakeHfApi.instances, FakeHfApi.failure = [], None
+    FakeHfApi.instances, FakeHfApi.calls, FakeHfApi.watched = [], [], None
+    FakeHfApi.failure = FakeHfApi.login_failure = FakeHfApi.create_failure = None
     return FakeHfApi
 
 
@@ -71,17 +92,57 @@ def tiny_run(photos: Path, out: Path, *extra: str) -> list[str]:
     return ["--config", "tiny", "--dataset", str(photos), "--output_dir", str(out), "--max_train_steps", "3", *extra]
 
 
-def test_push_to_hub_uploads_the_final_model_only(tmp_path, photos, hub, capsys):
+def test_push_to_hub_checks_the_login_and_creates_the_repo_before_training_then_uploads_model_and_logs(
+    tmp_path, photos, hub, capsys
+):
     out = tmp_path / "out"
-    run_trainer(tiny_run(photos, out, "--push_to_hub", "--hub_model_id", "someone/tiny-colorizer", "--hub_private"))
+    hub.watched = out
+    argv = tiny_run(photos, out, "--push_to_hub", "--hub_model_id", "someone/tiny-colorizer", "--hub_private")
+    run_trainer([*argv, "--report_to", "tensorboard"])
     assert (out / "checkpoint-3").is_dir() and (out / "best").is_dir() and (out / "validation").is_dir()
-    (api,) = hub.instances
-    assert api.created == [("someone/tiny-colorizer", {"repo_type": "model", "private": True, "exist_ok": True})]
-    (upload,) = api.uploads
+    # Login and repo before the first step (no checkpoint yet); the upload after the last.
+    assert hub.calls == [
+        ("whoami", []),
+        ("create_repo", []),
+        ("create_repo", ["checkpoint-3"]),
+        ("upload_folder", ["checkpoint-3"]),
+    ]
+    before, after = hub.instances
+    created = ("someone/tiny-colorizer", {"repo_type": "model", "private": True, "exist_ok": True})
+    assert before.created == after.created == [created]
+    (upload,) = after.uploads
     assert upload["repo_id"] == "someone/tiny-colorizer" and upload["repo_type"] == "model"
     assert Path(upload["folder_path"]) == out
-    assert upload["files"] == FINAL_MODEL_FILES  # no checkpoints, logs, validation grids or best/ copy
-    assert "uploaded: https://huggingface.co/someone/tiny-colorizer/commit/0123abc" in capsys.readouterr().out
+    sent = upload["files"]
+    # The model and its logs (TensorBoard events: the Hub's "Training metrics" tab); no checkpoints, validation
+    # grids or best/ copy.
+    assert FINAL_MODEL_FILES | {"logs/final_weights.txt"} <= sent
+    assert {name for name in sent if not name.startswith("logs/")} == FINAL_MODEL_FILES
+    assert any(name.startswith("logs/colorlab/") and "tfevents" in name for name in sent)
+    out_text = capsys.readouterr().out
+    assert "The model will be uploaded to https://huggingface.co/someone/tiny-colorizer after training" in out_text
+    assert "uploaded: https://huggingface.co/someone/tiny-colorizer/commit/0123abc" in out_text
+
+
+@pytest.mark.parametrize(
+    ("failure", "message"),
+    [
+        ("login_failure", "error: --push_to_hub: the Hub did not accept your login (PermissionError: invalid token); "
+         "log in with `hf auth login`, or pass --hub_token / set HF_TOKEN, then start again (nothing was trained)."),
+        ("create_failure", "error: --push_to_hub: someone cannot create or write to the model repo someone/tiny "
+         "(PermissionError: invalid token); pick a --hub_model_id under your user or an organisation you may write "
+         "to (nothing was trained)."),
+    ],
+)  # fmt: skip
+def test_a_bad_login_or_repo_stops_the_run_before_training(tmp_path, photos, hub, capsys, failure, message):
+    setattr(hub, failure, PermissionError("invalid token"))
+    out = tmp_path / "out"
+    assert run_cli(tiny_run(photos, out, "--push_to_hub", "--hub_model_id", "someone/tiny")) == 1
+    err = capsys.readouterr().err
+    assert [line for line in err.splitlines() if line.startswith("error:")] == [message]
+    assert "Traceback" not in err
+    assert not list_checkpoints(out) and not (out / "model.safetensors").exists()
+    assert not any(api.uploads for api in hub.instances)
 
 
 def test_failed_upload_keeps_the_model_and_prints_a_retry_command_that_works(tmp_path, photos, hub, capsys):
@@ -97,7 +158,12 @@ def test_failed_upload_keeps_the_model_and_prints_a_retry_command_that_works(tmp
     hub.failure = None
     retry = re.search(r"retry with: python -m trainer\.push (.+)$", err, re.MULTILINE).group(1)
     assert main(shlex.split(retry)) == 0
-    assert hub.instances[-1].uploads[0]["files"] == {"README.md", "config.json", "model.safetensors"}
+    assert hub.instances[-1].uploads[0]["files"] == {
+        "README.md",
+        "config.json",
+        "model.safetensors",
+        "logs/final_weights.txt",  # the logs travel with the model (tiny runs with --report_to none)
+    }
 
 
 def test_cli_uploads_a_saved_colorizer_folder(tiny_model_dir, hub, capsys):

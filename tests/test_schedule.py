@@ -91,3 +91,24 @@ def test_trainer_resumes_a_warmup_cosine_run_exactly(tmp_path: Path) -> None:
     shutil.copytree(whole / "checkpoint-3", tmp_path / "resumed" / "checkpoint-3")
     resumed = run_trainer([*argv, "--output_dir", str(tmp_path / "resumed"), "--resume_from_checkpoint", "latest"])
     assert final_digests(resumed) == final_digests(whole)
+
+
+def test_the_trainers_learning_rate_at_every_step_is_diffusers_get_scheduler(tmp_path: Path) -> None:
+    """No schedule of our own: the rate the trainer logs after each step is what get_scheduler gives there."""
+    from diffusers.optimization import get_scheduler
+
+    photos = make_photo_folder(tmp_path / "photos")
+    argv = ["--config", "tiny", "--dataset", str(photos), "--val_fraction", "0", "--output_dir", str(tmp_path / "out")]
+    argv += ["--max_train_steps", "6", "--lr_scheduler", "cosine", "--lr_warmup_steps", "2", "--logging_steps", "1"]
+    argv += ["--learning_rate", str(BASE_LR), "--checkpointing_steps", "6"]
+    out = run_trainer(argv)
+    history = torch.load(out / "checkpoint-6" / "custom_checkpoint_0.pkl", weights_only=False)["history"]
+    logged = [row["lr"] for row in history if "lr" in row]
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=BASE_LR)
+    reference = get_scheduler("cosine", optimizer, num_warmup_steps=2, num_training_steps=6)
+    expected = []
+    for _ in range(6):
+        optimizer.step()
+        reference.step()
+        expected.append(reference.get_last_lr()[0])
+    assert logged == expected  # exactly: the same LambdaLR arithmetic

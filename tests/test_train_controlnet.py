@@ -102,20 +102,23 @@ def test_output_is_a_loadable_colorizer_with_card_and_multi_sample_grid(whole: P
     assert float((_lightness(output)[0] - _lightness(image)[0]).abs().max()) < 1.0
 
 
-def test_push_to_hub_uploads_the_diffusion_folder_without_checkpoints(
+def test_push_to_hub_uploads_the_diffusion_folder_and_logs_without_checkpoints(
     photos: Path, tmp_path: Path, monkeypatch
 ) -> None:
     monkeypatch.setattr(trainer.push, "HfApi", FakeHfApi)
     FakeHfApi.instances.clear()
+    FakeHfApi.calls.clear()
     one_step = ["--max_train_steps", "1", "--checkpointing_steps", "1", "--val_fraction", "0"]
     out = run_trainer(controlnet_run(photos, tmp_path / "out", *one_step, "--push_to_hub", "--hub_model_id", "me/cn"))
-    assert list_checkpoints(out) and (out / "logs").is_dir()  # there, but not uploaded
+    assert list_checkpoints(out) and (out / "logs").is_dir()  # checkpoints there, but not uploaded
     (upload,) = FakeHfApi.instances[-1].uploads
     assert upload["repo_id"] == "me/cn" and Path(upload["folder_path"]) == out
     sent = upload["files"]
     assert {DIFFUSION_MARKER, "README.md", "model_index.json", str(CONTROLNET_WEIGHTS)} <= sent
     assert any(name.startswith("unet/") for name in sent)  # the tiny base must travel with the ControlNet
-    assert not any(name.startswith(("checkpoint-", "logs/", "validation/")) for name in sent)
+    assert "logs/final_weights.txt" in sent  # the logs travel with the model
+    assert not any(name.startswith(("checkpoint-", "validation/")) for name in sent)
+    assert [call for call, _ in FakeHfApi.calls] == ["whoami", "create_repo", "create_repo", "upload_folder"]
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import gather_object
+from accelerate.utils import broadcast_object_list, gather_object
 from tqdm.auto import tqdm
 
 from trainer.checkpoints import TrainingState, resolve_resume_path
@@ -320,8 +320,28 @@ def launch_command(argv: list[str] | None = None) -> str:
     return "accelerate launch trainer/train.py " + " ".join(shlex.quote(a) for a in kept)
 
 
+def prepare_push(accelerator: Accelerator, args: argparse.Namespace) -> None:
+    """With `--push_to_hub`, before anything is built: check the login and create the repo (main rank), so a bad
+    token or repo name fails in seconds with a sentence instead of after training; every rank stops together."""
+    if not args.push_to_hub:
+        return
+    problem = None
+    if accelerator.is_main_process:
+        from trainer.push import PushError, prepare_repo  # huggingface_hub's upload client: only when pushing
+
+        try:
+            url = prepare_repo(args.hub_model_id, private=args.hub_private, token=args.hub_token)
+            tqdm.write(f"The model will be uploaded to {url} after training (logs included).")
+        except PushError as error:
+            problem = str(error)
+    problem = broadcast_object_list([problem])[0]
+    if problem:
+        raise TrainingError(problem)
+
+
 def push_if_asked(args: argparse.Namespace) -> None:
-    """Upload the output folder with `--push_to_hub`; a failed upload is a TrainingError (the folder is kept)."""
+    """Upload the output folder (with its logs) with `--push_to_hub`; a failed upload is a TrainingError (the folder
+    is kept)."""
     if not args.push_to_hub:
         return
     from trainer.push import PushError, push_output  # huggingface_hub's upload client: only when pushing

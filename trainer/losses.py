@@ -57,6 +57,30 @@ def ssim_map(x: torch.Tensor, y: torch.Tensor, *, data_range: float = 2.0, windo
     return ((2 * mu_x * mu_y + c1) * (2 * sigma_xy + c2)) / ((mu_x**2 + mu_y**2 + c1) * (sigma_x + sigma_y + c2))
 
 
+def parse_loss_spec(spec: str) -> dict[str, float]:
+    """'l1' or 'l1:1,ssim:0.5' -> {name: weight}; an unknown name or a missing number is refused in one sentence.
+
+    trainer.args calls it too, so a misspelt --losses fails before any model is built.
+    """
+    weights: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, _, value = part.partition(":")
+        try:
+            weights[name.strip().lower()] = float(value) if value else 1.0
+        except ValueError as error:
+            raise ValueError(f"--losses item '{part}' needs a number after ':' (e.g. ssim:0.5).") from error
+    if not weights:
+        raise ValueError("--losses is empty; use e.g. 'l1' or 'l1:1,ssim:0.5'.")
+    _check_loss_names(weights)
+    return weights
+
+
+def _check_loss_names(weights: dict[str, float]) -> None:
+    unknown = set(weights) - set(LOSS_NAMES)
+    if unknown:
+        raise ValueError(f"Unknown loss {sorted(unknown)}; choose from {', '.join(LOSS_NAMES)}.")
+
+
 class VGG16Features(nn.Module):
     """VGG16 conv trunk (torchvision layout, so its state-dict keys load) up to relu4_3; frozen."""
 
@@ -112,9 +136,7 @@ class ReconstructionLoss(nn.Module):
 
     def __init__(self, weights: dict[str, float], *, vgg: VGG16Features | None = None) -> None:
         super().__init__()
-        unknown = set(weights) - set(LOSS_NAMES)
-        if unknown:
-            raise ValueError(f"Unknown loss {sorted(unknown)}; choose from {', '.join(LOSS_NAMES)}.")
+        _check_loss_names(weights)
         if "perceptual" in weights and vgg is None:
             raise ValueError(
                 "The perceptual loss needs ImageNet VGG16 weights: pass --perceptual_weights vgg16.pth (a torchvision "
@@ -127,15 +149,7 @@ class ReconstructionLoss(nn.Module):
     @classmethod
     def from_spec(cls, spec: str, *, perceptual_weights: str | None = None) -> ReconstructionLoss:
         """'l1' or 'l1:1,ssim:0.5,perceptual:0.1' -> weights; perceptual weights file only if used."""
-        weights: dict[str, float] = {}
-        for part in filter(None, (p.strip() for p in spec.split(","))):
-            name, _, value = part.partition(":")
-            try:
-                weights[name.strip().lower()] = float(value) if value else 1.0
-            except ValueError as error:
-                raise ValueError(f"--losses item '{part}' needs a number after ':' (e.g. ssim:0.5).") from error
-        if not weights:
-            raise ValueError("--losses is empty; use e.g. 'l1' or 'l1:1,ssim:0.5'.")
+        weights = parse_loss_spec(spec)
         vgg = VGG16Features.from_file(perceptual_weights) if "perceptual" in weights and perceptual_weights else None
         return cls(weights, vgg=vgg)
 

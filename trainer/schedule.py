@@ -9,7 +9,10 @@ at `total_steps`, `cosine` follows half a cosine to 0. `constant` ignores the wa
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: trainer.args reads SCHEDULER_NAMES for --help without importing torch
+    import torch
 
 SCHEDULER_NAMES = ("constant", "constant_with_warmup", "linear", "cosine")
 

@@ -26,16 +26,17 @@ if __package__ in (None, ""):  # run as a script (accelerate launch trainer/trai
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import ProjectConfiguration, broadcast_object_list, set_seed
+from accelerate.utils import broadcast_object_list, set_seed
 from tqdm.auto import tqdm
 
 from models.ab_classes import AbClassHead
 from models.base import ColorizationNet
 from models.hub import load_model, save_model_atomically
 from models.hub_files import WEIGHTS_NAME
+from models.metric_table import METRICS, is_better
 from models.pix2pix import GANLoss, PatchDiscriminator
 from models.registry import create_model
-from trainer.args import loggable, parse_args
+from trainer.args import parse_args
 from trainer.checkpoints import TrainingState, save_checkpoint
 from trainer.data import DataError, prior_batches
 from trainer.loop import (
@@ -48,6 +49,7 @@ from trainer.loop import (
     launch_command,
     make_train_loader,
     native_working_size,
+    prepare_push,
     push_if_asked,
     release,
     resume_if_asked,
@@ -64,7 +66,8 @@ from trainer.preflight import (
     use_validation_split,
 )
 from trainer.schedule import build_scheduler
-from trainer.validation import Validator, improved, plot_history, validation_metrics
+from trainer.tracking import create_accelerator, log_validation_grid, print_run_summary, start_trackers
+from trainer.validation import Validator, plot_history, validation_metrics
 
 
 def build_generator(args: argparse.Namespace) -> ColorizationNet:
@@ -83,16 +86,10 @@ def wants_discriminator(args: argparse.Namespace) -> bool:
 
 def main(args: argparse.Namespace) -> Path:
     output_dir = Path(args.output_dir)
-    accelerator = Accelerator(
-        gradient_accumulation_steps=args.gradient_accumulation_steps,
-        mixed_precision=args.mixed_precision,
-        log_with=None if args.report_to == "none" else args.report_to,
-        project_config=ProjectConfiguration(
-            project_dir=str(output_dir), logging_dir=str(output_dir / args.logging_dir)
-        ),
-    )
+    accelerator = create_accelerator(args)  # mixed precision: the flag, else accelerate launch / accelerate config
     set_seed(args.seed)
     check_output_dir(output_dir)  # an unwritable folder fails now, with a sentence, not at the first save
+    prepare_push(accelerator, args)  # with --push_to_hub: the login and the repo are checked before any training
     validation_note = use_validation_split(args)
     if validation_note and accelerator.is_main_process:
         tqdm.write(validation_note)
@@ -145,6 +142,8 @@ def main(args: argparse.Namespace) -> Path:
 
     # Step counts are per process after sharding; schedulers count every process's steps (as in diffusers).
     steps_per_epoch, max_steps = training_length(args, loader, accelerator)
+    examples = None if args.streaming else len(train_dataset)
+    print_run_summary(accelerator, args, examples=examples, steps_per_epoch=steps_per_epoch, max_steps=max_steps)
     d_start = max(args.d_start_step, args.d_start_epoch * steps_per_epoch)
     scheduler_g = build_scheduler(
         args.lr_scheduler,
@@ -177,9 +176,7 @@ def main(args: argparse.Namespace) -> Path:
 
     resume_if_asked(accelerator, args, state)
 
-    if accelerator.is_main_process:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        accelerator.init_trackers("colorlab", config=loggable(args))
+    start_trackers(accelerator, args)
     unwrapped_d = accelerator.unwrap_model(discriminator) if discriminator is not None else None
     unwrapped_g = accelerator.unwrap_model(generator)
     if criterion.needs_logits:
@@ -211,9 +208,10 @@ def main(args: argparse.Namespace) -> Path:
             record = {"step": state.global_step, **{f"val_{k}": v for k, v in metrics.items()}}
             state.history.append(record)
             accelerator.log({k: v for k, v in record.items() if k != "step"}, step=state.global_step)
+            log_validation_grid(accelerator, validator.last_grid, step=state.global_step)
             plot_history(state.history, output_dir / "validation" / "loss_curves.png")
             value = metrics[args.early_stopping_metric]
-            if improved(args.early_stopping_metric, value, state.best_metric):
+            if is_better(args.early_stopping_metric, value, state.best_metric):
                 state.best_metric, state.best_step = value, state.global_step
                 state.validations_without_improvement = 0
                 best = evaluation_model()
@@ -227,12 +225,12 @@ def main(args: argparse.Namespace) -> Path:
             stop = bool(patience and state.validations_without_improvement >= patience)
             tqdm.write(
                 f"step {state.global_step}: "
-                + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+                + ", ".join(f"{k} {METRICS[k].format(v)}" for k, v in metrics.items())
                 + (" (best)" if state.best_step == state.global_step else "")
             )
         return bool(broadcast_object_list([stop])[0])
 
-    log = StepLog(accelerator, state, max_steps, desc="training")
+    log = StepLog(accelerator, state, max_steps, desc="training", every=args.logging_steps)
     stop = state.global_step >= max_steps
     while not stop:
         for batch in epoch_batches(accelerator, loader, train_dataset, state):

@@ -32,7 +32,7 @@ from models.diffusion import (
     save_diffusion_colorizer,
 )
 from models.diffusion_components import CONTROLNET_SUBFOLDER, DiffusionComponents, cast_module, make_noise_scheduler
-from trainer.args import loggable
+from models.metric_table import METRICS
 from trainer.checkpoints import TrainingState, save_checkpoint
 from trainer.diffusion_step import controlnet_training_step, make_training_batch, prepare_for_training
 from trainer.loop import (
@@ -51,11 +51,11 @@ from trainer.loop import (
     training_length,
 )
 from trainer.schedule import build_scheduler
+from trainer.tracking import log_validation_grid, print_run_summary, start_trackers
 from trainer.validation import Validator, plot_history, validation_metrics
 
 # The frozen base runs in the mixed-precision dtype; the ControlNet and its optimizer stay float32.
 WEIGHT_DTYPES = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-_LOG_EVERY = 10
 
 
 def check_controlnet_args(args: argparse.Namespace) -> None:
@@ -113,7 +113,9 @@ def train_controlnet(args: argparse.Namespace, accelerator: Accelerator) -> Path
 
     train_dataset, validator = build_datasets(args)
     loader = make_train_loader(args, train_dataset)
-    _, max_steps = training_length(args, loader, accelerator)
+    steps_per_epoch, max_steps = training_length(args, loader, accelerator)
+    examples = None if args.streaming else len(train_dataset)
+    print_run_summary(accelerator, args, examples=examples, steps_per_epoch=steps_per_epoch, max_steps=max_steps)
     optimizer = torch.optim.AdamW(
         components.controlnet.parameters(),
         lr=args.learning_rate,
@@ -132,9 +134,7 @@ def train_controlnet(args: argparse.Namespace, accelerator: Accelerator) -> Path
     state = TrainingState()
     accelerator.register_for_checkpointing(state)
     resume_if_asked(accelerator, args, state)
-    if accelerator.is_main_process:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        accelerator.init_trackers("colorlab", config=loggable(args))
+    start_trackers(accelerator, args)
 
     # Validation samples with the live (unwrapped) ControlNet; only the main rank validates.
     sampler = None
@@ -153,10 +153,11 @@ def train_controlnet(args: argparse.Namespace, accelerator: Accelerator) -> Path
         record = {"step": state.global_step, **{f"val_{k}": v for k, v in metrics.items()}}
         state.history.append(record)
         accelerator.log({k: v for k, v in record.items() if k != "step"}, step=state.global_step)
+        log_validation_grid(accelerator, validator.last_grid, step=state.global_step)
         plot_history(state.history, output_dir / "validation" / "loss_curves.png")
         tqdm.write(f"step {state.global_step} ({count} samples per photo): " + _format(metrics))
 
-    log = StepLog(accelerator, state, max_steps, desc="training controlnet", every=_LOG_EVERY)
+    log = StepLog(accelerator, state, max_steps, desc="training controlnet", every=args.logging_steps)
     stop = state.global_step >= max_steps
     while not stop:
         for batch in epoch_batches(accelerator, loader, train_dataset, state):
@@ -207,7 +208,7 @@ def train_controlnet(args: argparse.Namespace, accelerator: Accelerator) -> Path
 
 
 def _format(metrics: dict[str, float]) -> str:
-    return ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+    return ", ".join(f"{k} {METRICS[k].format(v)}" for k, v in metrics.items())
 
 
 def _saved_components(args: argparse.Namespace, components: DiffusionComponents) -> DiffusionComponents:

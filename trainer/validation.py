@@ -2,7 +2,8 @@
 
 The validation images are decoded once (whole image squashed to the training resolution, as the
 inference pipeline does) and kept in memory; each validation pass only runs the generator.
-Metrics come from `trainer.metrics` so training and `python -m trainer.evaluate` agree.
+Metrics come from `trainer.metrics` so training and `python -m trainer.evaluate` agree; which direction
+is better (early stopping, the best checkpoint) comes from the metric table, `models.metric_table`.
 """
 
 from __future__ import annotations
@@ -15,19 +16,10 @@ import torch
 from PIL import Image, ImageDraw
 
 from models.color import model_space_to_rgb
-from trainer.metrics import HIGHER_IS_BETTER, image_metrics
-
-# Direction of each metric, for early stopping and "best" checkpoints: the metric table plus the training losses.
-LOWER_IS_BETTER = {name for name, higher in HIGHER_IS_BETTER.items() if higher is False} | {"l1", "loss"}
+from trainer.metrics import image_metrics
 
 # normalised L (B,1,H,W) -> normalised ab (B,2,H,W), or (B,k,2,H,W): k sampled colourings per image (diffusion)
 PredictFn = Callable[[torch.Tensor], torch.Tensor]
-
-
-def improved(metric: str, value: float, best: float | None) -> bool:
-    if best is None:
-        return True
-    return value < best if metric in LOWER_IS_BETTER else value > best
 
 
 def to_uint8(rgb: torch.Tensor) -> np.ndarray:
@@ -64,6 +56,7 @@ class Validator:
         self.targets = to_uint8(model_space_to_rgb(self.l_norm, self.ab_norm))
         self.grays = to_uint8(model_space_to_rgb(self.l_norm, torch.zeros_like(self.ab_norm)))
         self.baseline = _mean_metrics(self.grays, self.targets)
+        self.last_grid: Image.Image | None = None  # the latest sample grid, which the trainers send to the trackers
 
     def __len__(self) -> int:
         return len(self.l_norm)
@@ -98,6 +91,7 @@ class Validator:
         grid = sample_grid(self.grays[:grid_rows], columns, self.targets[:grid_rows])
         grid.save(self.out_dir / f"samples-{step:07d}.png")
         grid.save(self.out_dir / "samples.png")
+        self.last_grid = grid
         return metrics
 
 
