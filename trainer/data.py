@@ -1,4 +1,4 @@
-"""Datasets for training colorizers: Hub ids, local image folders or saved datasets -> {"L", "ab"} tensors.
+"""Datasets for training colorizers: any `datasets` source (trainer.data_sources) -> {"L", "ab"} tensors.
 
     train, val, column = load_splits("path/or/hub-id", val_fraction=0.1)  # undecoded image column
     ColorizationDataset(train, image_column=column, crop=CropConfig(resolution=256))[i] -> {"L": (1,H,W), "ab": ...}
@@ -16,9 +16,7 @@ sample's "skipped_corrupt" / "skipped_grayscale" lists so the trainer can count 
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,12 +25,10 @@ from PIL import Image
 
 from models.color import rgb_to_model_space
 from models.imageio import ImageInputError, is_grayscale_mode, open_image
+from trainer.data_sources import DataError, column_names, open_split, resolve_source
+from trainer.data_sources import has_split_folders as has_split_folders  # re-exported: preflight and evaluate use it
 
 _MAX_REPLACEMENTS = 16  # consecutive bad files tolerated before a sample gives up (a broken dataset)
-
-
-class DataError(ValueError):
-    """A dataset argument or dataset content problem, worded for the user."""
 
 
 @dataclass(frozen=True)
@@ -60,59 +56,6 @@ class CropConfig:
 
 
 # --- loading ------------------------------------------------------------------------------------------
-def _load_any(dataset: str, *, config: str | None, split: str | None, streaming: bool) -> Any:
-    import datasets
-
-    path = Path(dataset).expanduser()
-    if path.is_dir() and ((path / "dataset_info.json").is_file() or (path / "dataset_dict.json").is_file()):
-        loaded = datasets.load_from_disk(str(path))
-        return loaded[split] if split and isinstance(loaded, datasets.DatasetDict) else loaded
-    try:
-        if path.is_dir():
-            # Without split subfolders every image is training data: datasets would also infer splits from file
-            # names, so 'beach_train-2.jpg' alone became the train split and the other photos were dropped.
-            files = None if has_split_folders(path) else {"train": "**"}
-            return datasets.load_dataset(
-                "imagefolder", data_dir=str(path), data_files=files, split=split, streaming=streaming
-            )
-        return datasets.load_dataset(dataset, config, split=split, streaming=streaming)
-    except (FileNotFoundError, ConnectionError, OSError) as error:
-        raise DataError(
-            f"Could not load dataset '{dataset}' ({type(error).__name__}: {error}); pass a local image folder, a "
-            "folder written by save_to_disk, or a Hub dataset id reachable from this machine."
-        ) from error
-    except ValueError as error:
-        raise DataError(f"Could not load split '{split}' of dataset '{dataset}': {error}") from error
-
-
-def has_split_folders(path: Path) -> bool:
-    """Whether `path` has subfolders named like splits (train/, validation/, test-2/ ...), as datasets reads them."""
-    from datasets.data_files import SPLIT_KEYWORDS
-
-    keywords = "|".join(re.escape(k) for names in SPLIT_KEYWORDS.values() for k in names)
-    pattern = re.compile(rf"^({keywords})([-._ 0-9].*)?$", re.IGNORECASE)
-    return any(child.is_dir() and pattern.match(child.name) for child in path.iterdir())
-
-
-def _image_column(dataset: Any, requested: str | None) -> str:
-    columns = list(dataset.column_names or dataset.features or [])
-    if requested:
-        if requested not in columns:
-            raise DataError(f"--image_column '{requested}' is not in the dataset; its columns are {columns}.")
-        return requested
-    for candidate in ("image", "img", "pixel_values"):
-        if candidate in columns:
-            return candidate
-    raise DataError(f"The dataset has no 'image' column; choose one of {columns} with --image_column.")
-
-
-def _undecoded(dataset: Any, column: str) -> Any:
-    """Keep images as bytes so decoding (and its failures) happens in our code, not inside datasets."""
-    import datasets
-
-    return dataset.cast_column(column, datasets.Image(decode=False))
-
-
 def load_splits(
     dataset: str,
     *,
@@ -126,15 +69,15 @@ def load_splits(
     max_train_samples: int | None = None,
     seed: int = 0,
 ) -> tuple[Any, Any | None, str]:
-    """(train, validation or None, image column). Validation comes from `val_split` or a seeded hold-out."""
-    train = _load_any(dataset, config=dataset_config, split=split, streaming=streaming)
-    column = _image_column(train, image_column)
-    if caption_column and caption_column not in (train.column_names or []):
-        raise DataError(f"--caption_column '{caption_column}' is not in the dataset; columns: {train.column_names}.")
-    train = _undecoded(train, column)
+    """(train, validation or None, image column) from any source `trainer.data_sources` reads (image folder, data
+    file or shards, save_to_disk folder, Hub id). Validation comes from `val_split` or a seeded hold-out."""
+    source = resolve_source(dataset)
+    train, column = open_split(source, split, config=dataset_config, streaming=streaming, image_column=image_column)
+    if caption_column and caption_column not in column_names(train):
+        raise DataError(f"--caption_column '{caption_column}' is not in the dataset; columns: {column_names(train)}.")
     validation = None
     if val_split:
-        validation = _undecoded(_load_any(dataset, config=dataset_config, split=val_split, streaming=False), column)
+        validation, _ = open_split(source, val_split, config=dataset_config, image_column=column)
     elif val_fraction > 0:
         if streaming:
             raise DataError("--val_fraction needs a map-style dataset; with --streaming pass --val_split instead.")
