@@ -7,7 +7,9 @@ Inference speed on this machine, printed as markdown tables for the README:
    pix2pix generators also in channels_last memory format.
 2. End to end on a 12-megapixel photo (4000x3000 JPEG made from a scikit-image photo in a temp dir):
    decode JPEG -> full-res L -> network at 256 -> guided upsample of ab -> Lab to sRGB -> encode JPEG q95,
-   with a per-stage breakdown, for a black-and-white (L) and a colour (RGB) JPEG.
+   with a per-stage breakdown, for a black-and-white (L) and a colour (RGB) JPEG. The Lab -> sRGB stage is also
+   timed with its previous implementation (tests/srgb8_reference.py, one core's worth of intra-op threads and a
+   per-band gamut fit) as "before"; benchmarks/bench_srgb8.py compares the two in more detail.
 
 Registry models have random weights: forward speed does not depend on them, but the gamut-fit stage
 does (it grows with the share of out-of-gamut predictions, printed), so `--e2e-model weights/NAME`
@@ -45,6 +47,9 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the previous Lab -> sRGB, for "before"
+
+from srgb8_reference import reference_lab_to_srgb8  # noqa: E402
 
 from models.color import AB_SCALE, lab_to_srgb8, normalize_l  # noqa: E402
 from models.imageio import open_image  # noqa: E402
@@ -203,8 +208,9 @@ def bench_end_to_end(source: str, runs: int) -> list[tuple[str, str, float, floa
                     ),
                 ),
                 ("Lab -> 8-bit sRGB with gamut fit", lambda lab=lab: lab_to_srgb8(lab)),
+                ("  (before: the previous Lab -> sRGB)", lambda lab=lab: reference_lab_to_srgb8(lab)),
                 (
-                    "finish (the two above + PIL image)",
+                    "finish (upsample + Lab -> sRGB + PIL)",
                     lambda p=prepared, s=small, a=ab_norm: colorizer.finish(p, s, a),
                 ),
                 ("encode JPEG q95", lambda r=result: encode_jpeg(r)),
@@ -268,7 +274,10 @@ def main(argv: list[str] | None = None) -> None:
             f"{args.e2e_model} at {WORKING_SIZE} px)\n"
         )
         print(e2e_table(e2e_rows) + "\n")
-        print("Stages are timed separately (each a median); the total is one colorize() call plus the JPEG encode.")
+        print(
+            "Stages are timed separately (each a median); the total is one colorize() call plus the JPEG encode. "
+            "'before' is the previous Lab -> sRGB implementation, not part of the total."
+        )
 
 
 if __name__ == "__main__":

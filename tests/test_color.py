@@ -202,3 +202,75 @@ def test_srgb8_output_path_matches_the_exact_conversion_and_keeps_lightness():
     assert not torch.equal(unfitted, codes)  # plain clipping would have (and changes L)
     with pytest.raises(ValueError, match="one image"):
         lab_to_srgb8(lab.unsqueeze(0))
+
+
+# --- the full-resolution output path against its previous implementation -----------------------------------------
+
+
+def _compare_with_reference(lab: torch.Tensor, **kwargs) -> torch.Tensor:
+    """lab_to_srgb8 vs the previous implementation: never more than one 8-bit level apart, rarely that, and as
+    close to the exact float conversion as the previous one was."""
+    from srgb8_reference import reference_lab_to_srgb8
+
+    fit_gamut = kwargs.get("fit_gamut", True)
+    codes = lab_to_srgb8(lab, **kwargs).to(torch.int16)
+    reference = reference_lab_to_srgb8(lab, fit_gamut=fit_gamut).to(torch.int16)
+    difference = (codes - reference).abs()
+    assert difference.max() <= 1
+    assert difference.bool().float().mean() < 0.005  # both tables round a few values near a level's edge apart
+    rgb = lab_to_rgb(fit_lab_to_gamut(lab) if fit_gamut else lab).permute(1, 2, 0)
+    exact = (rgb.double() * 255 + 0.5).floor().to(torch.int16)
+    off, reference_off = (codes - exact).abs(), (reference - exact).abs()
+    assert off.max() <= 1
+    assert off.bool().float().mean() <= reference_off.bool().float().mean() + 0.002
+    return codes.to(torch.uint8)
+
+
+def _wide_lab(height: int, width: int, chroma: float, seed: int) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.cat(
+        [
+            torch.rand(1, height, width, generator=generator) * 100,
+            (torch.rand(2, height, width, generator=generator) - 0.5) * 2 * chroma,
+        ]
+    )
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("chroma", [6.0, 110.0])  # ~4% out of gamut (fitted at the end) / 83% (fitted per band)
+def test_srgb8_matches_the_previous_implementation_on_random_colours(threads, chroma):
+    lab = _wide_lab(90, 2100, chroma, seed=3)  # several row bands, the last one partial
+    lab[:, 0, :6] = torch.tensor(
+        [[0.0, 0, 0], [100, 0, 0], [50, 127, -128], [0, 80, 80], [100, -128, 127], [3, 0, 0]]
+    ).T
+    _compare_with_reference(lab, threads=threads)
+    _compare_with_reference(lab, threads=threads, fit_gamut=False)
+
+
+@pytest.mark.parametrize("name", COLOR_PHOTOS)
+@pytest.mark.parametrize("saturation", [1.0, 2.5])  # the photo's own colours / pushed far out of gamut
+def test_srgb8_matches_the_previous_implementation_on_real_photos(photo, name, saturation):
+    rgb = torch.from_numpy(np.array(photo(name))).permute(2, 0, 1).float() / 255.0
+    lab = rgb_to_lab(rgb)
+    lab[1:] *= saturation
+    codes = _compare_with_reference(lab, threads=2)
+    if saturation == 1.0:  # in-gamut colours come back as the photo's own 8-bit values, up to one level
+        assert (codes.permute(2, 0, 1).float() - rgb * 255).abs().max() <= 1.0
+
+
+def test_srgb8_gives_the_same_bytes_on_one_thread_and_on_two():
+    lab = _wide_lab(300, 1000, 6.0, seed=4)  # bands of 131 rows: the first fits its own pixels, the others defer
+    lab[1:, :100] *= 10
+    assert torch.equal(lab_to_srgb8(lab, threads=1), lab_to_srgb8(lab, threads=2))
+
+
+def test_srgb8_handles_empty_images():
+    assert lab_to_srgb8(torch.zeros(3, 0, 5)).shape == (0, 5, 3)
+    assert lab_to_srgb8(torch.zeros(3, 4, 0)).shape == (4, 0, 3)
+
+
+def test_srgb8_rejects_nan_with_a_sentence():
+    lab = _wide_lab(4, 8, 50.0, seed=5)
+    lab[1, 2, 3] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        lab_to_srgb8(lab)
