@@ -20,6 +20,7 @@ import pytest
 from conftest import load_photo
 from train_support import make_photo_folder, run_trainer
 
+from trainer import evaluate as ev
 from trainer.data import ColorizationDataset, CropConfig, DataError, StreamingColorizationDataset, load_splits
 from trainer.data_sources import split_names
 
@@ -215,3 +216,18 @@ def test_an_unreachable_hub_id_is_one_sentence():
     assert "\n" not in str(error.value)
     with pytest.raises(DataError, match="Could not list the splits of dataset 'someone/photos'"):
         split_names("someone/photos")
+
+
+def test_evaluate_reads_the_column_named_by_image_column(tmp_path, photos, capsys):
+    from models.registry import create_model
+
+    both = table(photos).add_column("gray", [str(photos / f"{n}.jpg") for n in NAMES])
+    both.cast_column("gray", datasets.Image()).to_parquet(str(tmp_path / "pairs.parquet"))
+    create_model("unet_tiny").save_pretrained(tmp_path / "model")
+    argv = ["--models", str(tmp_path / "model"), "--dataset", str(tmp_path / "pairs.parquet"), "--limit", "2"]
+    argv += ["--image-size", "32", "--n-boot", "10", "--no-fid", "--no-progress", "--grid-images", "2"]
+    assert ev.main([*argv, "--out", str(tmp_path / "refused")]) == 1
+    assert "choose one with --image_column" in capsys.readouterr().err
+    assert ev.main([*argv, "--image_column", "picture", "--out", str(tmp_path / "report")]) == 0
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert report["config"]["image_column"] == "picture" and report["config"]["split"] == "train"

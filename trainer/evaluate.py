@@ -17,7 +17,6 @@ the report says why they are missing. Results are deterministic for a --seed.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -36,7 +35,8 @@ from models.hub_files import ModelSpec
 from models.imageio import ImageInputError, open_image
 from models.options import parse_working_size
 from models.pipeline import DEFAULT_WORKING_SIZE, Colorizer
-from trainer.data import has_split_folders, load_splits  # the trainer owns how datasets are opened
+from trainer.data import load_splits  # the trainer owns how datasets are opened
+from trainer.data_sources import split_names
 from trainer.fid import inception_features, load_fid_inception
 from trainer.inception import FIDInceptionV3
 from trainer.lpips_metric import LPIPS, load_lpips
@@ -95,35 +95,11 @@ class EvalImages:
     skipped: list[str] = field(default_factory=list)  # unreadable records, reported rather than hidden
 
 
-def _split_names(dataset: str) -> list[str]:
-    """The splits a saved dataset, local image folder or Hub dataset offers ([] for a single saved Dataset)."""
-    import datasets
-
-    path = Path(dataset).expanduser()
-    if path.is_dir() and (path / "dataset_dict.json").is_file():
-        return list(json.loads((path / "dataset_dict.json").read_text(encoding="utf-8")).get("splits", []))
-    if path.is_dir() and (path / "dataset_info.json").is_file():
-        return []
-    if path.is_dir():
-        # As the trainer reads folders: split subfolders are splits; a flat folder is one "train" split, whatever
-        # its file names say (datasets would otherwise guess splits from names like "holiday_test-1.jpg").
-        if not has_split_folders(path):
-            return ["train"]
-        return datasets.get_dataset_split_names("imagefolder", data_dir=str(path))
-    try:
-        return datasets.get_dataset_split_names(dataset)
-    except (ConnectionError, FileNotFoundError, OSError, ValueError) as error:
-        raise ValueError(
-            f"Could not list the splits of dataset '{dataset}' ({type(error).__name__}); pass a local image "
-            "folder or saved dataset, or connect to the Hub and retry."
-        ) from None
-
-
 def resolve_split(dataset: str, split: str | None) -> str:
     """The requested split, else "validation" when the dataset has one, else "train" (or its only split)."""
     if split:
         return split
-    names = _split_names(dataset)
+    names = split_names(dataset)  # [] for a single saved Dataset
     if "validation" in names:
         return "validation"
     return "train" if "train" in names or not names else names[0]
@@ -148,11 +124,17 @@ def whole_photo(image: Image.Image, size: int) -> np.ndarray:
 
 
 def load_eval_images(
-    dataset: str, *, split: str | None, limit: int | None, image_size: int, fit: str = "square"
+    dataset: str,
+    *,
+    split: str | None,
+    limit: int | None,
+    image_size: int,
+    fit: str = "square",
+    image_column: str | None = None,
 ) -> EvalImages:
     """The first `limit` images of the split (dataset order, so every run scores the same images)."""
     chosen = resolve_split(dataset, split)
-    records, _, column = load_splits(dataset, split=chosen)
+    records, _, column = load_splits(dataset, split=chosen, image_column=image_column)
     count = len(records) if limit is None else min(limit, len(records))
     images = EvalImages(ids=[], rgb=[], split=chosen)
     for index in range(count):
@@ -292,7 +274,18 @@ def build_parser() -> FlagParser:
     """The command's flags, spelled with underscores (dashes are accepted too: models.flags)."""
     parser = FlagParser(prog="python -m trainer.evaluate", description=__doc__.split("\n\n")[1], allow_abbrev=False)
     parser.add_argument("--models", nargs="+", required=True, help="model folders or Hub ids, optionally name=SOURCE")
-    parser.add_argument("--dataset", required=True, help="image folder, save_to_disk folder, or Hub dataset id")
+    parser.add_argument(
+        "--dataset",
+        required=True,
+        help="image folder, data file (.parquet .csv .tsv .json .jsonl .arrow) or folder of them, save_to_disk "
+        "folder, or Hub dataset id",
+    )
+    parser.add_argument(
+        "--image_column",
+        "--image-column",
+        default=None,
+        help="the dataset's column of images or image paths (default: its datasets.Image column)",
+    )
     parser.add_argument("--split", default=None, help="dataset split (default: validation if present, else train)")
     parser.add_argument("--limit", type=int, default=None, help="evaluate the first N images")
     parser.add_argument("--image_size", type=int, default=256, help="side of the center crop every model is scored on")
@@ -355,7 +348,12 @@ def run(args: argparse.Namespace) -> Path:
     colorizers: list[Colorizer] = [GrayscaleBaseline()]
     colorizers += [load_colorizer(s.source, name=s.name, device=args.device) for s in specs]
     images = load_eval_images(
-        args.dataset, split=args.split, limit=args.limit, image_size=args.image_size, fit=args.fit
+        args.dataset,
+        split=args.split,
+        limit=args.limit,
+        image_size=args.image_size,
+        fit=args.fit,
+        image_column=args.image_column,
     )
     weighted = load_weighted_metrics(
         lpips_weights=args.lpips_weights,
