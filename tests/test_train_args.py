@@ -75,6 +75,13 @@ def test_every_preset_parses(preset: str) -> None:
     assert args.config == preset
 
 
+def test_flags_are_spelled_with_underscores_and_accept_dashes() -> None:
+    parser = _build_parser()
+    assert not [flag for action in parser._actions for flag in action.option_strings if "-" in flag[2:]]
+    args = parse_args(["--dataset", "photos", "--train-batch-size", "3", "--max_train_steps", "7"])
+    assert (args.train_batch_size, args.max_train_steps) == (3, 7)
+
+
 def test_mixed_precision_defaults_to_the_launchers_setting() -> None:
     # None lets Accelerator read `accelerate launch --mixed_precision` / `accelerate config` (as diffusers does).
     assert parse_args(["--dataset", "photos"]).mixed_precision is None

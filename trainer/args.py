@@ -3,10 +3,10 @@
     python trainer/train.py --help                 # every flag, grouped, with its default
     python trainer/train.py --config tiny --help   # the same, with the preset's values as the defaults
 
-Flags follow the diffusers example trainers wherever the meaning is the same. A preset sets
-defaults; anything given on the command line wins. Argument problems, a preset's included (argparse
-checks `choices` only for values typed on the command line), are reported before any model or data
-is loaded, in one sentence that names the valid values.
+Flags follow the diffusers example trainers wherever the meaning is the same (`--two_words`; `--two-words` is
+accepted too). A preset sets defaults; anything given on the command line wins. Argument problems, a preset's
+included (argparse checks `choices` only for values typed on the command line), are reported before any model
+or data is loaded, in one sentence that names the valid values.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from models.flags import FlagParser
 from models.metric_table import EARLY_STOPPING_METRICS
 from trainer.schedule import SCHEDULER_NAMES
 
@@ -228,7 +229,8 @@ def _config_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    # Flags are spelled with underscores (as in diffusers); FlagParser accepts `--two-words` for each as well.
+    parser = FlagParser(
         description="Train a ColorLab colorizer: pix2pix cGAN, a seed baseline or the ControlNet diffusion colorizer.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
