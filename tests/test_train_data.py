@@ -28,6 +28,14 @@ from trainer.data import (
 RESOLUTION = 32
 
 
+@pytest.fixture(autouse=True)
+def _private_datasets_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # datasets' builders write Arrow caches; keep them inside the test's folder, not in ~/.cache.
+    import datasets
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf-datasets-cache")
+
+
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory) -> Path:
     """Three colour photos, one truncated JPEG and one black-and-white photo stored as RGB."""
