@@ -134,3 +134,14 @@ def test_a_full_disk_mid_run_is_one_sentence_and_the_checkpoints_survive(tmp_pat
 
     resumed = run_trainer(argv)  # space freed: the run continues from the intact checkpoint
     assert [path.name for path in list_checkpoints(resumed)] == ["checkpoint-3", "checkpoint-6"]
+
+
+def test_dataset_splits_of_a_shard_folder_and_a_missing_corpus(tmp_path: Path) -> None:
+    import datasets
+
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    datasets.Dataset.from_dict({"x": [1]}).to_parquet(str(shards / "train-00000-of-00001.parquet"))
+    datasets.Dataset.from_dict({"x": [2]}).to_parquet(str(shards / "validation-00000-of-00001.parquet"))
+    assert dataset_splits(str(shards)) == ["train", "validation"]  # so the trainer validates on its own split
+    assert dataset_splits(str(tmp_path / "data" / "corpus")) is None

@@ -16,13 +16,13 @@ from __future__ import annotations
 import argparse
 import errno
 import itertools
-import json
 import os
 import re
 from pathlib import Path
 from typing import Any
 
-from trainer.data import DataError, _open_record, has_split_folders, is_grayscale
+from trainer.data import DataError, _open_record, is_grayscale
+from trainer.data_sources import split_names
 
 GRAYSCALE_SAMPLE = 48  # photos looked at; decoding 48 photos costs well under a second
 GRAYSCALE_REFUSE_SHARE = 0.5  # "mostly grayscale"
@@ -40,31 +40,12 @@ class OutputNotWritable(RuntimeError):
 
 
 def dataset_splits(dataset: str, config: str | None = None) -> list[str] | None:
-    """The split names of a local folder, a save_to_disk folder or (from the cache or network) a Hub dataset."""
-    path = Path(dataset).expanduser()
-    if path.is_dir():
-        info = path / "dataset_dict.json"
-        if info.is_file():
-            try:
-                return list(json.loads(info.read_text(encoding="utf-8")).get("splits", []))
-            except (OSError, ValueError, AttributeError):
-                return None
-        if not has_split_folders(path):
-            return ["train"]
-        from datasets.data_files import SPLIT_KEYWORDS
-
-        folders = [child.name for child in path.iterdir() if child.is_dir()]
-        names = []
-        for split, keywords in SPLIT_KEYWORDS.items():  # the folder names datasets reads as each split
-            pattern = re.compile(rf"^({'|'.join(re.escape(k) for k in keywords)})([-._ 0-9].*)?$", re.IGNORECASE)
-            if any(pattern.match(name) for name in folders):
-                names.append(str(split))
-        return names
+    """The split names of any source the trainer reads (`trainer.data_sources.split_names`: image folders, data
+    files and shard folders, save_to_disk folders, Hub ids from the cache or network); None when they cannot be
+    listed (offline, private, unknown or missing): then there is nothing to say about its splits."""
     try:
-        import datasets
-
-        return list(datasets.get_dataset_split_names(dataset, config))
-    except Exception:  # offline, private or unknown: then there is nothing to say about its splits
+        return split_names(dataset, config) or ["train"]
+    except DataError:
         return None
 
 
