@@ -41,12 +41,21 @@ CSS = """
 .reveal { min-height: 2.5em; }
 #colorize-status { min-height: 3.5em; }
 /* Example captions wrap rather than end in an ellipsis (Gradio cuts them at 80 % of a thumbnail's width). */
+/* The examples in as many columns as fit (one row on a laptop screen), all shown without a scrollbar: Gradio's
+   gallery has a fixed column count and caps an auto-height gallery between 320 px and 55 % of the window. */
+#colorize-examples .grid-container {
+  grid-template-columns: repeat(auto-fit, minmax(96px, 1fr)); grid-template-rows: none;
+}
+#colorize-examples .grid-wrap.fixed-height { max-height: none; min-height: 0; }
+/* A result that wraps alone onto the last row keeps its row-mates' size instead of filling the width (on a phone,
+   where one column is all that fits, the column's min-width wins and it still takes the row). */
+#colorize-results > .column { max-width: calc(50% - var(--layout-gap) / 2); }
 #colorize-examples .caption-label {
   max-width: calc(100% - 8px); white-space: normal; overflow-wrap: anywhere; font-size: var(--text-xs);
 }
 """
-# A result column is at least this wide: three share a row on a laptop screen, a phone shows one per row.
-RESULT_MIN_WIDTH = 320
+# A result column is at least this wide: the four bundled models share a row at 1400 px, a phone shows one per row.
+RESULT_MIN_WIDTH = 280
 
 
 def heavy_concurrency() -> int:
@@ -133,10 +142,11 @@ def _example_picker(ctx: logic.AppContext, image: gr.Image) -> None:
     gallery = gr.Gallery(
         value=[(path, example.caption) for path, example in zip(paths, ctx.examples, strict=True)],
         label="Examples (click one)",
-        columns=3,
+        columns=len(paths),  # under the photo and the controls, in one row where it fits (see CSS): results stay high
         height="auto",
         allow_preview=False,
         interactive=False,
+        buttons=[],  # a click picks the photo; no download or fullscreen corner buttons over the thumbnails
         elem_id="colorize-examples",
     )
 
@@ -158,8 +168,6 @@ def _colorize_tab(ctx: logic.AppContext) -> None:
                 height=340,
                 elem_id="colorize-photo",
             )
-            if ctx.examples:
-                _example_picker(ctx, image)
         with gr.Column(scale=1):
             models = gr.CheckboxGroup(
                 choices=names, value=names[:3], label="Models", info="Each chosen model colorizes the photo."
@@ -181,6 +189,8 @@ def _colorize_tab(ctx: logic.AppContext) -> None:
             sampling = _sampling_controls(ctx) if samplers else []
             run = gr.Button("Colorize", variant="primary", elem_id="colorize-button")
             cancel = gr.Button("Cancel", variant="stop", elem_id="colorize-cancel") if samplers else None
+    if ctx.examples:
+        _example_picker(ctx, image)
     status = gr.Markdown(elem_id="colorize-status")
     slots = []
     # Side by side: one column per chosen model, wrapping to the next row when the window is narrow.
@@ -193,6 +203,7 @@ def _colorize_tab(ctx: logic.AppContext) -> None:
                     type="filepath",
                     format="png",
                     interactive=False,
+                    show_label=False,  # the header above names the model; a label would cover the photo's corner
                     max_height=560,
                     buttons=["fullscreen"],  # the full-resolution download is the button below
                     elem_id=f"slider-{index}",

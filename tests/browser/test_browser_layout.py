@@ -2,10 +2,10 @@
 
     .venv/bin/python -m pytest tests/browser/test_browser_layout.py -q   (needs Debian's chromium)
 
-Wide: three models' results share one row, the gray input stands beside A and B in the arena. Narrow: nothing
-is wider than the window. Both: example thumbnails carry captions, Gradio's "Use via API" link is visible, and the
-Models tab shows a card's sample grid as an image under its "Samples" heading. Screenshots go to the test's tmp
-dir (or COLORLAB_ARTIFACTS_DIR).
+Wide: three models' results share one row, the gray input stands beside A and B in the arena. Narrow: two results
+to a row, nothing wider than the window. Both: example thumbnails carry whole captions, Gradio's "Use via API" link is
+visible, and the Models tab shows a card's sample grid as an image under its "Samples" heading. Screenshots go to the
+test's tmp dir (or COLORLAB_ARTIFACTS_DIR).
 """
 
 from __future__ import annotations
@@ -69,6 +69,10 @@ def test_results_side_by_side_arena_input_api_link_and_sample_grid(monkeypatch, 
                 label = examples.get_by_text(caption, exact=True)
                 expect(label).to_be_visible()
                 assert label.evaluate("el => el.scrollWidth <= el.clientWidth"), f"caption {caption!r} is cut off"
+                box = label.bounding_box()
+                assert box["x"] + box["width"] <= width, f"example {caption!r} lies outside the window"
+            # every example is shown at once, without a scrollbar inside the gallery
+            assert examples.locator(".grid-wrap").evaluate("el => el.scrollHeight <= el.clientHeight + 1")
             examples.locator("img").first.click()
             expect(page.locator("#colorize-photo img")).to_be_visible()
 
@@ -84,6 +88,9 @@ def test_results_side_by_side_arena_input_api_link_and_sample_grid(monkeypatch, 
                 assert len({round(box["y"]) for box in boxes}) == 1, f"three results should share a row: {boxes}"
                 assert boxes[0]["x"] < boxes[1]["x"] < boxes[2]["x"]
                 assert all(box["width"] >= 320 for box in boxes)
+            else:  # two to a row, and the third keeps their size rather than filling the width
+                assert round(boxes[0]["y"]) == round(boxes[1]["y"]) < round(boxes[2]["y"]), boxes
+                assert abs(boxes[2]["width"] - boxes[0]["width"]) <= 2, boxes
             assert all(box["x"] >= 0 and box["x"] + box["width"] <= width for box in boxes), boxes
             assert _overflow(page) <= 0
 
