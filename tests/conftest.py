@@ -61,7 +61,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
     gradio_client downloads into `tempfile` folders and the app's caches into GRADIO_TEMP_DIR (default /tmp/gradio);
     without this every `make test` left ~28 empty folders in /tmp and ~25 in /tmp/gradio. Set here, before any test
-    module imports gradio (it reads GRADIO_TEMP_DIR once, at import), and as TMPDIR for subprocesses (trainer, app).
+    module imports gradio or datasets (they read GRADIO_TEMP_DIR / HF_DATASETS_CACHE once, at import), and as TMPDIR
+    for subprocesses (trainer, app).
     """
     factory = getattr(config, "_tmp_path_factory", None)
     if factory is None:  # the tmpdir plugin is disabled (-p no:tmpdir): leave the defaults
@@ -70,6 +71,8 @@ def pytest_configure(config: pytest.Config) -> None:
     (session_tmp / "gradio").mkdir(parents=True, exist_ok=True)
     os.environ["TMPDIR"] = str(session_tmp)
     os.environ["GRADIO_TEMP_DIR"] = str(session_tmp / "gradio")
+    # datasets caches every image folder / parquet / csv it reads (arrow files) under ~/.cache: keep them here too.
+    os.environ["HF_DATASETS_CACHE"] = str(session_tmp / "hf-datasets")
     tempfile.tempdir = str(session_tmp)
 
 
