@@ -201,6 +201,27 @@ def usage_section(call: str) -> str:
     )
 
 
+def onnx_section(size_multiple: int, working_size: int) -> str:
+    """How to export the network to ONNX (models/export.py) and run it with onnxruntime, without torch."""
+    return (
+        "## Run with ONNX Runtime\n"
+        "Export the network to ONNX (free batch, height and width; `--int8` adds int8 convolutions) and run it with "
+        "onnxruntime, without torch:\n\n"
+        "```bash\ncolorlab-export PATH_OR_REPO_ID --format onnx --out colorizer.onnx\n```\n\n"
+        "```python\nimport numpy as np\nimport onnxruntime as ort\nfrom PIL import Image\n"
+        "from skimage import color\n\n"
+        'session = ort.InferenceSession("colorizer.onnx", providers=["CPUExecutionProvider"])\n'
+        f'photo = Image.open("photo.jpg").convert("RGB").resize(({working_size}, {working_size}))\n'
+        "lightness = color.rgb2lab(np.asarray(photo))[..., :1]\n"
+        "l_norm = (lightness / 50 - 1).transpose(2, 0, 1)[None].astype(np.float32)  # (batch, 1, height, width)\n"
+        'ab = session.run(["ab_norm"], {"l_norm": l_norm})[0][0].transpose(1, 2, 0) * 110\n'
+        "rgb = color.lab2rgb(np.concatenate([lightness, ab], axis=-1))  # floats in [0, 1]\n```\n\n"
+        f"Height and width must be multiples of {size_multiple}. The file holds the network only; ColorLab's pipeline "
+        "adds the full-resolution output (colour upsampled guided by the photo's own lightness, fitted into sRGB at "
+        "constant L). Diffusion colorizers cannot be exported this way."
+    )
+
+
 def render_model_card(model: Any) -> ModelCard:
     """Card for a `ColorizationNet` (or anything with `card_data`, `description`, `num_parameters()`)."""
     info: dict[str, Any] = dict(getattr(model, "card_data", {}) or {})
@@ -243,4 +264,6 @@ def render_model_card(model: Any) -> ModelCard:
     )
     sections.append(limitations_section(info, trained=bool(info.get("steps"))))
     sections.append(usage_section('color = colorizer.colorize(Image.open("photo.jpg"))  # full resolution'))
+    working_size = int(getattr(model, "native_working_size", None) or 256)
+    sections.append(onnx_section(model.size_multiple, working_size // model.size_multiple * model.size_multiple))
     return ModelCard(f"---\n{card_data.to_yaml()}\n---\n\n" + "\n\n".join(sections) + "\n")

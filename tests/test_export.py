@@ -113,3 +113,20 @@ def test_bad_inputs_get_one_sentence(tiny_model_dir, tmp_path, capsys):
     assert "--calibration" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main([str(tiny_model_dir), "--format", "tflite"])
+
+
+@pytest.mark.filterwarnings("ignore:Conversion from CIE-LAB")  # a random tiny model predicts some impossible colours
+def test_the_model_cards_onnx_example_runs_as_written(tiny_model, tmp_path, photo, monkeypatch):
+    card = str(tiny_model.generate_model_card())
+    section = card.split("## Run with ONNX Runtime", 1)[1]
+    command = section.split("```bash\n", 1)[1].split("\n```", 1)[0]
+    code = section.split("```python\n", 1)[1].split("\n```", 1)[0]
+    assert command == "colorlab-export PATH_OR_REPO_ID --format onnx --out colorizer.onnx"
+    monkeypatch.chdir(tmp_path)
+    tiny_model.save_pretrained(tmp_path / "tiny")
+    assert main([str(tmp_path / "tiny"), *command.split()[2:]]) == 0  # the command, with the placeholder filled in
+    photo("coffee", 120).save(tmp_path / "photo.jpg")
+    namespace: dict = {}
+    exec(compile(code, "model card", "exec"), namespace)
+    rgb = namespace["rgb"]
+    assert rgb.shape == (256, 256, 3) and rgb.min() >= 0 and rgb.max() <= 1
