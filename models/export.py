@@ -1,7 +1,7 @@
 """Export a colorizer's network to ONNX, to run it with onnxruntime without torch or ColorLab.
 
     python -m models.export weights/colour_classes --format onnx                       # -> colour_classes.onnx
-    python -m models.export weights/colour_classes --format onnx --int8 --calibration data/corpus/validation
+    python -m models.export weights/colour_classes --format onnx --int8 --calibration data/corpus/train
     colorlab-export user/colorizer --format onnx --out exports/colorizer.onnx           # a Hub id
 
 The file holds the network only: normalised L in (`l_norm`, L / 50 - 1, shape (batch, 1, height, width)), normalised
@@ -233,8 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--calibration",
         type=Path,
-        default=Path("data/corpus/validation"),
-        help="folder of photos that calibrate --int8 (default: data/corpus/validation, the corpus' validation split)",
+        default=Path("data/corpus/train"),
+        help="folder of photos that calibrate --int8 (default: data/corpus/train, the training split of the corpus)",
     )
     parser.add_argument("--opset", type=int, default=OPSET, help=f"ONNX opset (default {OPSET})")
     parser.add_argument("--revision", help="Hub branch, tag or commit, for a Hub id")
