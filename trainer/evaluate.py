@@ -282,7 +282,6 @@ def build_parser() -> FlagParser:
     )
     parser.add_argument(
         "--image_column",
-        "--image-column",
         default=None,
         help="the dataset's column of images or image paths (default: its datasets.Image column)",
     )
