@@ -30,7 +30,7 @@ import torch
 from PIL import Image
 
 from models.color import lab_to_srgb8
-from models.pipeline import prepare_image
+from models.colorizer import PreparedImage, prepare_image
 from space.examples import Example
 from space.model_pool import ModelPool
 from space.outputs import OutputFolder
@@ -125,9 +125,9 @@ class ArenaRound:
     gray: Path  # what both models saw: the photo's CIELAB lightness, shown beside A and B
 
 
-def gray_version(image: Image.Image) -> Image.Image:
+def gray_version(photo: Image.Image | PreparedImage) -> Image.Image:
     """The photo as the models see it: its CIELAB L with no colour (a colour upload's own colours stay hidden)."""
-    lightness = prepare_image(image).lightness[0]  # (1, H, W), L in [0, 100]
+    lightness = prepare_image(photo).lightness[0]  # (1, H, W), L in [0, 100]
     lab = torch.cat([lightness, torch.zeros_like(lightness), torch.zeros_like(lightness)])
     return Image.fromarray(lab_to_srgb8(lab, fit_gamut=False).numpy()[..., 0], mode="L")
 
@@ -178,9 +178,10 @@ class Arena:
         self.scheduler.shown(reservation, first, second)
         # Both sides share one working size, so the comparison stays fair.
         size = self.working_size + (int(self._noise.choice(SIZE_JITTER)) if self.disguise else 0)
+        photo = prepare_image(image)  # decoded and its full-resolution L computed once: both sides and the gray input
         try:
             colored = {
-                name: self.pool.get(name).colorize(image, working_size=size, saturation=1.0)
+                name: self.pool.get(name).colorize(photo, working_size=size, saturation=1.0)
                 for name in (first, second)
             }
             sha = image_sha256(data)
@@ -197,7 +198,7 @@ class Arena:
             self.outputs.save_png(colored[name], folder / f"{side}.png")
             for side, name in (("A", pair.model_a), ("B", pair.model_b))
         ]
-        gray = self.outputs.save_png(gray_version(image), folder / "input.png")
+        gray = self.outputs.save_png(gray_version(photo), folder / "input.png")
         return ArenaRound(pair.token, paths[0], paths[1], caption, gray=gray)
 
     def vote(
