@@ -13,6 +13,7 @@ import re
 import shlex
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import ClassVar
@@ -75,12 +76,17 @@ class FakeHfApi:
 
 
 @pytest.fixture
-def hub(monkeypatch) -> type[FakeHfApi]:
+def hub(monkeypatch) -> Iterator[type[FakeHfApi]]:
     monkeypatch.setattr(trainer.push, "HfApi", FakeHfApi)
     monkeypatch.delenv("HF_TOKEN", raising=False)
+    reset_fake_hub()
+    yield FakeHfApi
+    reset_fake_hub()  # other modules use the fake too (tests/test_train_controlnet.py): leave no failure set
+
+
+def reset_fake_hub() -> None:
     FakeHfApi.instances, FakeHfApi.calls, FakeHfApi.watched = [], [], None
     FakeHfApi.failure = FakeHfApi.login_failure = FakeHfApi.create_failure = None
-    return FakeHfApi
 
 
 @pytest.fixture(scope="module")

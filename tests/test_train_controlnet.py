@@ -17,7 +17,7 @@ import pytest
 import torch
 from PIL import Image
 from safetensors.torch import load_file
-from test_push import FakeHfApi
+from test_push import FakeHfApi, reset_fake_hub
 from train_support import final_digests, make_photo_folder, run_cli, run_trainer
 
 import trainer.push
@@ -106,8 +106,7 @@ def test_push_to_hub_uploads_the_diffusion_folder_and_logs_without_checkpoints(
     photos: Path, tmp_path: Path, monkeypatch
 ) -> None:
     monkeypatch.setattr(trainer.push, "HfApi", FakeHfApi)
-    FakeHfApi.instances.clear()
-    FakeHfApi.calls.clear()
+    reset_fake_hub()
     one_step = ["--max_train_steps", "1", "--checkpointing_steps", "1", "--val_fraction", "0"]
     out = run_trainer(controlnet_run(photos, tmp_path / "out", *one_step, "--push_to_hub", "--hub_model_id", "me/cn"))
     assert list_checkpoints(out) and (out / "logs").is_dir()  # checkpoints there, but not uploaded
