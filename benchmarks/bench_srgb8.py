@@ -111,13 +111,12 @@ def main(argv: list[str] | None = None) -> None:
                     torch.set_num_threads(previous)
 
             variants[f"before, {count} thread(s)"] = before_run
-            variants[f"after,  {count} thread(s)"] = lambda count=count, lab=lab: lab_to_srgb8(lab, threads=count)
+            variants[f"after, {count} thread(s)"] = lambda count=count, lab=lab: lab_to_srgb8(lab, threads=count)
         figures = alternate(variants, args.rounds)
         for name, (wall, cpu) in figures.items():
-            count = name.split(", ")[1]
-            base_wall, base_cpu = figures[f"before, {count}"]
+            base_wall, base_cpu = figures["before, " + name.split(", ")[1]]
             print(
-                f"  {name:22s} {wall:7.3f} s wall ({wall / base_wall:4.2f}x before)  "
+                f"  {name:21s} {wall:7.3f} s wall ({wall / base_wall:4.2f}x before)  "
                 f"{cpu:7.3f} s CPU ({cpu / base_cpu:4.2f}x before)",
                 flush=True,
             )
