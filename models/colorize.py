@@ -15,6 +15,7 @@ import argparse
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,7 @@ class RunSummary:
     written: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
+    seconds: float = 0.0  # wall time of the colorizing (model loading excluded), for the img/s figure
 
 
 def build_parser() -> FlagParser:
@@ -143,9 +145,11 @@ def save_image_atomically(image: Image.Image, path: Path, image_format: str) -> 
         raise
 
 
-def _progress(paths: list[Path], quiet: bool) -> tqdm:
+def _progress(jobs: list, quiet: bool) -> tqdm:
     # disable=None hides the bar when stderr is not a terminal (logs, CI) but keeps the messages
-    return tqdm(paths, desc="colorizing", unit="img", disable=quiet or None, file=sys.stderr, dynamic_ncols=True)
+    return tqdm(
+        total=len(jobs), desc="colorizing", unit="img", disable=quiet or None, file=sys.stderr, dynamic_ncols=True
+    )
 
 
 def _report(progress: tqdm, message: str) -> None:
@@ -153,7 +157,8 @@ def _report(progress: tqdm, message: str) -> None:
 
 
 def colorize_files(args: argparse.Namespace, paths: list[Path]) -> RunSummary:
-    from models.hub import load_colorizer  # torch import: only after the arguments are known to be valid
+    from models.batch import colorize_pipelined  # torch imports: only after the arguments are known to be valid
+    from models.hub import load_colorizer
 
     source = resolve_model_source(args.model)
     try:
@@ -164,37 +169,44 @@ def colorize_files(args: argparse.Namespace, paths: list[Path]) -> RunSummary:
     args.out.mkdir(parents=True, exist_ok=True)
     summary = RunSummary()
     claimed: dict[Path, Path] = {}  # output -> the input that produced it in this run
-    progress = _progress(paths, args.quiet)
-    for path in progress:
+    jobs: list[tuple[Path, Path]] = []
+    for path in paths:
         target = output_path(path, args.out, model_name, args.format)
         if target in claimed:
             message = f"its output name {target.name} is already used by {claimed[target]}; rename one of them"
             summary.failed.append((path, message))
-            _report(progress, f"skipped {path}: {message}.")
+            print(f"skipped {path}: {message}.", file=sys.stderr)
             continue
         claimed[target] = path
         if target.exists() and not args.overwrite:
             summary.skipped.append(path)
-            _report(progress, f"skipped {path}: {target} exists (pass --overwrite to replace it).")
+            print(f"skipped {path}: {target} exists (pass --overwrite to replace it).", file=sys.stderr)
             continue
-        try:
-            result = colorizer.colorize(
-                path,
-                working_size=args.working_size,
-                saturation=args.saturation,
-                keep_aspect=args.keep_aspect,
-                flip_average=args.flip_average,
-            )
-            save_image_atomically(result, target, args.format)
-        except ValueError as error:  # ImageInputError and the colorizer's checks: already one sentence
-            summary.failed.append((path, str(error)))
-            _report(progress, f"failed {path}: {error}")
-        except OSError as error:  # writing the output (disk full, permissions)
-            summary.failed.append((path, str(error)))
-            _report(progress, f"failed {path}: could not write {target} ({error}).")
-        else:
-            summary.written.append(target)
+        jobs.append((path, target))
+    # Decoding and encoding run on a small pool while the network works on the current batch (models.batch).
+    progress = _progress(jobs, args.quiet)
+    started = time.perf_counter()
+    results = colorize_pipelined(
+        colorizer,
+        jobs,
+        lambda image, target: save_image_atomically(image, target, args.format),
+        working_size=args.working_size,
+        saturation=args.saturation,
+        keep_aspect=args.keep_aspect,
+        flip_average=args.flip_average,
+    )
+    for result in results:
+        progress.update(1)
+        if result.error is None:
+            summary.written.append(result.target)
+        elif isinstance(result.error, OSError):  # writing the output (disk full, permissions)
+            summary.failed.append((result.source, str(result.error)))
+            _report(progress, f"failed {result.source}: could not write {result.target} ({result.error}).")
+        else:  # ImageInputError and the colorizer's checks: already one sentence
+            summary.failed.append((result.source, str(result.error)))
+            _report(progress, f"failed {result.source}: {result.error}")
     progress.close()
+    summary.seconds = time.perf_counter() - started
     return summary
 
 
@@ -218,8 +230,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    rate = f" ({len(summary.written) / summary.seconds:.2f} img/s)" if summary.written and summary.seconds else ""
     print(
-        f"{len(summary.written)} written, {len(summary.skipped)} skipped (already there), "
+        f"{len(summary.written)} written{rate}, {len(summary.skipped)} skipped (already there), "
         f"{len(summary.failed)} failed; results in {args.out}",
         file=sys.stderr,
     )
