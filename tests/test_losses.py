@@ -100,8 +100,16 @@ def test_perceptual_weights_file_is_checked(tmp_path):
     with pytest.raises(ValueError, match="does not exist"):
         ReconstructionLoss.from_spec("perceptual", perceptual_weights=str(tmp_path / "vgg16.pth"))
     torch.save({"features.0.weight": torch.zeros(64, 3, 3, 3)}, tmp_path / "partial.pth")
-    with pytest.raises(ValueError, match="is not a VGG16 state dict"):
+    with pytest.raises(ValueError, match="it is not a VGG16 state dict"):
         VGG16Features.from_file(tmp_path / "partial.pth")
+    wrong = {f"features.{k}": v for k, v in VGG16Features().features.state_dict().items()}
+    wrong["features.0.weight"] = torch.zeros(32, 3, 3, 3)
+    torch.save(wrong, tmp_path / "wrong.pth")  # one tensor of the wrong shape: a sentence, not a traceback
+    with pytest.raises(ValueError, match="wrong shape"):
+        VGG16Features.from_file(tmp_path / "wrong.pth")
+    (tmp_path / "text.pth").write_text("not a torch file")
+    with pytest.raises(ValueError, match="could not be read as a state dict"):
+        VGG16Features.from_file(tmp_path / "text.pth")
 
 
 def test_perceptual_loss_loads_a_torchvision_layout_state_dict(tmp_path, lab_batch):

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.ab_classes import class_prior, rebalanced_cross_entropy, rebalancing_weights
+from models.base import check_tensor_shapes
 from models.color import model_space_to_rgb
 
 LOSS_NAMES = ("l1", "huber", "mse", "ssim", "perceptual", "classes")
@@ -107,15 +108,24 @@ class VGG16Features(nn.Module):
         path = Path(path)
         if not path.is_file():
             raise ValueError(f"--perceptual_weights {path} does not exist; pass a torchvision VGG16 state dict file.")
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        fix = "pass torchvision's vgg16 weights (vgg16-397923af.pth)"
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as error:  # not a torch file, truncated, or a pickle weights_only refuses
+            raise ValueError(f"{path} could not be read as a state dict ({type(error).__name__}); {fix}.") from None
+        if not isinstance(state, dict):
+            raise ValueError(f"{path} holds a {type(state).__name__}, not a VGG16 state dict; {fix}.")
         features = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
         model = cls()
         wanted = model.features.state_dict()
-        missing = [k for k in wanted if k not in features]
-        if missing:
-            raise ValueError(
-                f"{path} is not a VGG16 state dict (missing {missing[:3]}); pass torchvision's vgg16 weights."
-            )
+        # torchvision's file also has the deeper layers and the classifier, which the perceptual taps never use
+        check_tensor_shapes(
+            {k: tuple(v.shape) for k, v in features.items() if k in wanted},
+            {k: tuple(v.shape) for k, v in wanted.items()},
+            where=str(path),
+            network="VGG16's convolutional features",
+            fix=f"it is not a VGG16 state dict; {fix}",
+        )
         model.features.load_state_dict({k: features[k] for k in wanted})
         return model.eval()
 
