@@ -58,7 +58,12 @@ def _model_arguments(group: argparse._ArgumentGroup) -> None:
 
 def _data_arguments(group: argparse._ArgumentGroup) -> None:
     add = group.add_argument
-    add("--dataset", default=None, help="Hub dataset id, local image folder, or a save_to_disk folder (required).")
+    add(
+        "--dataset",
+        default=None,
+        help="Hub dataset id, local image folder, data file (.parquet/.csv/.tsv/.json/.jsonl/.arrow) or a folder of "
+        "them, or a save_to_disk folder (required).",
+    )
     add("--dataset_config", default=None, help="Configuration name of a Hub dataset that has several.")
     add("--split", default="train", help="Split to train on.")
     add(
@@ -67,7 +72,12 @@ def _data_arguments(group: argparse._ArgumentGroup) -> None:
         help="Split to validate on; unset: the dataset's 'validation' split if it has one.",
     )
     add("--val_fraction", type=float, default=0.0, help="Seeded hold-out fraction when there is no --val_split.")
-    add("--image_column", default=None, help="Column holding the images; unset: found by name.")
+    add(
+        "--image_column",
+        default=None,
+        help="Column holding the images or image paths; unset: the datasets.Image column (else the one of image "
+        "bytes or file names).",
+    )
     add("--caption_column", default=None, help="Column holding captions (controlnet prompts); unset: no captions.")
     add("--streaming", action="store_true", help="Stream the dataset (needs --max_train_steps).")
     add("--max_train_samples", type=int, default=None, help="Train on the first N images only (quick runs).")
