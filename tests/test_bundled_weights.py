@@ -19,7 +19,7 @@ from skimage import color, data
 from models.hub import load_colorizer, load_model
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
-BUNDLED = ("colour_classes", "pix2pix", "unet_l1", "autoencoder")
+BUNDLED = ("colour_l1", "colour_classes", "pix2pix", "unet_l1", "autoencoder")
 PHOTOS = ("astronaut", "coffee", "chelsea")
 MB = 1024 * 1024
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -48,7 +49,7 @@ def _run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def test_cli_end_to_end_files_folders_bad_file_and_rerun(tmp_path, inputs, tiny_model_dir):
     out = tmp_path / "out"
     args = ["--model", str(tiny_model_dir), str(inputs / "portrait.jpg"), str(inputs / "album")]
-    args += ["--out", str(out), "--working-size", "32"]
+    args += ["--out", str(out), "--working_size", "32"]
     first = _run_cli(*args, cwd=tmp_path)
     assert first.returncode == 1, first.stderr  # one input failed
     assert "broken.png is not an image PIL can read" in first.stderr
@@ -70,7 +71,7 @@ def test_cli_end_to_end_files_folders_bad_file_and_rerun(tmp_path, inputs, tiny_
 
 def test_overwrite_replaces_and_exit_status_is_zero_when_all_succeed(tmp_path, inputs, tiny_model_dir, capsys):
     out = tmp_path / "out"
-    args = ["--model", str(tiny_model_dir), str(inputs / "portrait.jpg"), "--out", str(out), "--working-size", "32"]
+    args = ["--model", str(tiny_model_dir), str(inputs / "portrait.jpg"), "--out", str(out), "--working_size", "32"]
     assert main([*args, "--quiet"]) == 0
     target = out / "portrait_tiny-colorizer.png"
     target.write_bytes(b"stale")
@@ -78,7 +79,7 @@ def test_overwrite_replaces_and_exit_status_is_zero_when_all_succeed(tmp_path, i
     assert target.read_bytes() == b"stale"  # never overwritten without --overwrite
     assert main([*args, "--quiet", "--overwrite"]) == 0
     assert Image.open(target).size == Image.open(inputs / "portrait.jpg").size
-    assert "1 written, 0 skipped" in capsys.readouterr().err
+    assert re.search(r"1 written \([0-9.]+ img/s\), 0 skipped", capsys.readouterr().err)  # with its throughput
 
 
 def test_jpg_format_and_transparent_input(tmp_path, photo, tiny_model_dir):
@@ -102,7 +103,7 @@ def test_bad_files_are_reported_and_the_others_written(tmp_path, inputs, tiny_mo
     err = capsys.readouterr().err
     assert "empty.jpg is empty (0 bytes)" in err
     assert "missing.png does not exist" in err
-    assert "1 written, 0 skipped (already there), 2 failed" in err
+    assert re.search(r"1 written \([0-9.]+ img/s\), 0 skipped \(already there\), 2 failed", err)
     assert [p.name for p in out.iterdir()] == ["portrait_tiny-colorizer.png"]
 
 
@@ -116,12 +117,12 @@ def test_inputs_sharing_a_name_do_not_overwrite_each_other(tmp_path, photo, tiny
 
 
 def test_missing_default_model_says_what_to_do(tmp_path, inputs, monkeypatch, capsys):
-    assert DEFAULT_MODEL == "weights/colour_classes"
+    assert DEFAULT_MODEL == "weights/colour_l1"
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(colorize, "REPO_ROOT", tmp_path / "no-repo")
     assert main([str(inputs / "portrait.jpg"), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
-    assert "The default model weights/colour_classes is missing" in err and "pass --model" in err
+    assert "The default model weights/colour_l1 is missing" in err and "pass --model" in err
     assert not (tmp_path / "out").exists()
 
 
@@ -130,7 +131,7 @@ def test_bad_model_and_bad_arguments_exit_2_with_one_sentence(tmp_path, inputs, 
     portrait = str(inputs / "portrait.jpg")
     assert main(["--model", str(tmp_path / "not-a-model"), portrait, "--out", str(tmp_path / "o")]) == 2
     assert "has no config.json, so it is not a saved ColorLab model" in capsys.readouterr().err
-    assert main(["--model", "x", portrait, "--out", str(tmp_path / "o"), "--working-size", "8"]) == 2
+    assert main(["--model", "x", portrait, "--out", str(tmp_path / "o"), "--working_size", "8"]) == 2
     assert "--working_size must be at least 16" in capsys.readouterr().err
     (tmp_path / "empty-folder").mkdir()
     assert main(["--model", "x", str(tmp_path / "empty-folder"), "--out", str(tmp_path / "o")]) == 2
