@@ -35,6 +35,9 @@ def test_the_sweep_block_names_its_command_gray_and_every_size():
     assert "--sweep 128,256" in block["command"]
     assert block["gray_ciede2000"] == 12.87
     assert block["sizes"]["256"]["ciede2000"] == 12.63
+    assert sweep_for_card(_report(), "mine", source="weights/y")["command"].startswith(
+        "python -m trainer.evaluate --models weights/y "
+    )
 
 
 def test_the_cli_writes_the_sweep_into_card_and_config_and_keeps_dtype_and_files(tmp_path):

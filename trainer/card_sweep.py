@@ -1,7 +1,7 @@
 """Write a `trainer.evaluate --sweep` result into a saved model's card (the "Working-size sweep" section).
 
     python -m trainer.evaluate --models colour_l1=weights/colour_l1 --dataset data/corpus --split validation \
-        --image-size 512 --sweep 128,192,256,384,512 --out outputs/eval_sweep
+        --image_size 512 --sweep 128,192,256,384,512 --out outputs/eval_sweep
     python -m trainer.card_sweep --report outputs/eval_sweep/report.json --model weights/colour_l1 --name colour_l1
 
 Bundling a model is training it, evaluating it across working sizes, then this step, so the card a user reads
@@ -12,19 +12,19 @@ through the atomic writer in its own dtype.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
+from models.flags import FlagParser
 from models.hub import load_model, save_model_atomically
 
 
-def sweep_for_card(report: dict[str, Any], name: str) -> dict[str, Any]:
-    """The card's sweep block for model `name` of an evaluate report: the command that reproduces it, gray's
-    CIEDE2000 and each size's metrics (rounded as the card shows them)."""
+def sweep_for_card(report: dict[str, Any], name: str, *, source: str | None = None) -> dict[str, Any]:
+    """The card's sweep block for model `name` of an evaluate report: the command that reproduces it (naming the
+    model by `source`, default the report's), gray's CIEDE2000 and each size's metrics (rounded as the card shows)."""
     sweep = report.get("sweep")
     if not sweep:
         raise ValueError("the report has no working-size sweep; run trainer.evaluate with --sweep 128,192,256,384,512")
@@ -34,10 +34,10 @@ def sweep_for_card(report: dict[str, Any], name: str) -> dict[str, Any]:
     config = report.get("config", {})
     gray = sweep["models"].get("grayscale", {})
     gray_ciede = next(iter(gray.values()))["ciede2000"] if gray else float("nan")
-    source = config.get("sources", {}).get(name, name)
+    source = source or config.get("sources", {}).get(name, name)
     command = (
         f"python -m trainer.evaluate --models {shlex.quote(str(source))} --dataset {config.get('dataset', '?')} "
-        f"--split {config.get('split', 'validation')} --image-size {config.get('image_size', '?')} "
+        f"--split {config.get('split', 'validation')} --image_size {config.get('image_size', '?')} "
         f"--sweep {','.join(str(s) for s in sweep['sizes'])}"
     )
     sizes = {
@@ -48,14 +48,20 @@ def sweep_for_card(report: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m trainer.card_sweep", description=__doc__.split("\n\n")[0])
+    parser = FlagParser(prog="python -m trainer.card_sweep", description=__doc__.split("\n\n")[0])
     parser.add_argument("--report", required=True, help="report.json written by trainer.evaluate --sweep.")
     parser.add_argument("--model", required=True, help="The saved model folder whose card gets the sweep.")
     parser.add_argument("--name", required=True, help="The model's name in the report (the NAME of NAME=PATH).")
+    parser.add_argument(
+        "--source",
+        default=None,
+        help="How the card's command names the model, e.g. its bundled folder when the report evaluated the "
+        "training output (default: the report's PATH).",
+    )
     args = parser.parse_args(argv)
     try:
         report = json.loads(Path(args.report).read_text())
-        block = sweep_for_card(report, args.name)
+        block = sweep_for_card(report, args.name, source=args.source)
         model = load_model(args.model)
     except (OSError, json.JSONDecodeError) as error:
         print(f"error: could not read {args.report} ({error}); pass the report.json of a trainer.evaluate run.")
