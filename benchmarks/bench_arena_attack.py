@@ -33,6 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from models.flags import FlagParser
 from space.leaderboard import bradley_terry
 from space.limits import ArenaLimits
 from space.outliers import shadow_exclude
@@ -220,13 +221,13 @@ def _load(path: Path):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1])
+    parser = FlagParser(description=__doc__.split("\n\n")[1])
     parser.add_argument("--honest", type=int, default=200, help="honest voters")
-    parser.add_argument("--votes-per-honest", type=float, default=8.0, help="mean votes per honest voter")
+    parser.add_argument("--votes_per_honest", type=float, default=8.0, help="mean votes per honest voter")
     parser.add_argument("--minutes", type=float, default=30.0, help="how long the attack runs")
     parser.add_argument("--botnet", type=int, default=10, help="real addresses of the larger attacker")
     parser.add_argument("--wide", type=int, default=300, help="addresses of the attacker that votes 4 times from each")
-    parser.add_argument("--server-pairs-per-minute", type=float, default=200.0, help="undefended attacker's pace")
+    parser.add_argument("--server_pairs_per_minute", type=float, default=200.0, help="undefended attacker's pace")
     parser.add_argument("--identify", type=int, default=12, help="arena rounds for the identification test (0: skip)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)

@@ -1,4 +1,4 @@
-"""python benchmarks/bench_batch.py [--model weights/colour_classes] [--photos 100] [--batch-size 4] [--workers 2]
+"""python benchmarks/bench_batch.py [--model weights/colour_l1] [--photos 100] [--batch_size 4] [--workers 2]
 
 Folder colorizing throughput: --photos photos of mixed sizes (the corpus' photos, data/corpus/{train,validation},
 as they are: from thumbnails to several megapixels; scikit-image's photos resized to 0.1-4 MP when the corpus is
@@ -9,7 +9,6 @@ the network). Prints img/s for each, run alternately (--rounds) so a busy machin
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
@@ -32,6 +31,7 @@ from PIL import Image  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from models.batch import colorize_pipelined  # noqa: E402
+from models.flags import FlagParser  # noqa: E402
 from models.hub import load_colorizer  # noqa: E402
 
 CORPUS = Path("data/corpus")
@@ -58,10 +58,10 @@ def mixed_photos(count: int, folder: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="weights/colour_classes")
+    parser = FlagParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="weights/colour_l1")
     parser.add_argument("--photos", type=int, default=100)
-    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--batch_size", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args(argv)

@@ -28,10 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 
 from models.diffusion import DiffusionColorizer, create_diffusion_components
 from models.diffusion_tiny import TINY_BASE_MODEL
+from models.flags import FlagParser
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = FlagParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128], help="working sizes in pixels")
     parser.add_argument("--steps", type=int, default=20, help="num_inference_steps")
     parser.add_argument("--repeats", type=int, default=3)

@@ -11,7 +11,6 @@ figures; other processes on the machine inflate them.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -26,6 +25,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
+from models.flags import FlagParser
 from models.registry import create_model
 from trainer import evaluate
 
@@ -55,7 +55,7 @@ def write_crops(folder: Path, count: int, seed: int = 0) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = FlagParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=100)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--models", nargs="+", default=["pix2pix_unet256", "unet", "resunet"])
@@ -69,7 +69,7 @@ def main() -> None:
             create_model(variant).save_pretrained(root / variant)
             specs.append(str(root / variant))
         argv = ["--models", *specs, "--dataset", str(root / "photos"), "--out", str(root / "report")]
-        argv += ["--image-size", str(args.size), "--working-size", str(args.size), "--no-progress"]
+        argv += ["--image_size", str(args.size), "--working_size", str(args.size), "--no_progress"]
         began, began_cpu = time.perf_counter(), time.process_time()
         evaluate.run(evaluate.parse_args(argv))
         total, total_cpu = time.perf_counter() - began, time.process_time() - began_cpu

@@ -1,4 +1,4 @@
-"""python benchmarks/bench_export.py [--model weights/colour_classes] [--photos 16] [--rounds 5]
+"""python benchmarks/bench_export.py [--model weights/colour_l1] [--photos 16] [--rounds 5]
 
 ONNX export of a colorizer: speed of PyTorch vs onnxruntime fp32 vs onnxruntime int8 (static QDQ convolutions,
 `python -m models.export --int8`), and what int8 does to the colours. Quality: on the first --photos photos of the
@@ -11,7 +11,6 @@ alternately in one process (median of --rounds; wall and process CPU), so a busy
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
@@ -47,6 +46,7 @@ from models.export import (  # noqa: E402
     parity,
     quantize_int8,
 )
+from models.flags import FlagParser  # noqa: E402
 from models.hub import load_model  # noqa: E402
 
 CORPUS = Path("data/corpus")
@@ -72,8 +72,8 @@ def median_times(variants: dict[str, Callable[[], object]], rounds: int) -> dict
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="weights/colour_classes")
+    parser = FlagParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="weights/colour_l1")
     parser.add_argument("--photos", type=int, default=16, help="validation photos scored")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args(argv)

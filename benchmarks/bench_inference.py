@@ -1,4 +1,4 @@
-"""python benchmarks/bench_inference.py [--models NAME ...] [--runs 5] [--skip-models] [--skip-e2e]
+"""python benchmarks/bench_inference.py [--models NAME ...] [--runs 5] [--skip_models] [--skip_e2e]
 
 Inference speed on this machine, printed as markdown tables for the README:
 
@@ -12,7 +12,7 @@ Inference speed on this machine, printed as markdown tables for the README:
    per-band gamut fit) as "before"; benchmarks/bench_srgb8.py compares the two in more detail.
 
 Registry models have random weights: forward speed does not depend on them, but the gamut-fit stage
-does (it grows with the share of out-of-gamut predictions, printed), so `--e2e-model weights/NAME`
+does (it grows with the share of out-of-gamut predictions, printed), so `--e2e_model weights/NAME`
 also times a trained model. Nothing here measures quality. The glibc malloc
 settings measured 2-4x faster must be in the environment before the process starts, so the script
 re-executes itself with them when they are missing (and with OMP_WAIT_POLICY=PASSIVE unless set, as
@@ -22,7 +22,6 @@ them, with each stage's process CPU time.
 
 from __future__ import annotations
 
-import argparse
 import io
 import os
 import statistics
@@ -52,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the pr
 from srgb8_reference import reference_lab_to_srgb8  # noqa: E402
 
 from models.color import AB_SCALE, lab_to_srgb8, normalize_l  # noqa: E402
+from models.flags import FlagParser  # noqa: E402
 from models.imageio import open_image  # noqa: E402
 from models.pipeline import Colorizer, NetworkColorizer, prepare_image  # noqa: E402
 from models.registry import create_model, is_model, list_models  # noqa: E402
@@ -238,17 +238,17 @@ def e2e_table(rows: list[tuple[str, str, float, float]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = FlagParser(description=__doc__.splitlines()[0])
     full_size = [name for name in list_models() if not name.endswith("_tiny")]
     parser.add_argument("--models", nargs="+", default=full_size, help="registered models to time (default: all)")
     parser.add_argument(
-        "--e2e-model",
+        "--e2e_model",
         default="pix2pix_unet256",
         help="registry name (random weights) or model folder for the 12-MP run (default: pix2pix_unet256)",
     )
     parser.add_argument("--runs", type=int, default=5, help="timed runs per figure (the median is reported)")
-    parser.add_argument("--skip-models", action="store_true", help="only the 12-MP end-to-end run")
-    parser.add_argument("--skip-e2e", action="store_true", help="only the network forward timings")
+    parser.add_argument("--skip_models", action="store_true", help="only the 12-MP end-to-end run")
+    parser.add_argument("--skip_e2e", action="store_true", help="only the network forward timings")
     args = parser.parse_args(argv)
 
     policy = os.environ.get("OMP_WAIT_POLICY", "unset (spinning)")

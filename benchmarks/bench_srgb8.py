@@ -1,4 +1,4 @@
-"""python benchmarks/bench_srgb8.py [--rounds 7] [--size 4000x3000] [--model weights/colour_classes] [--threads 2]
+"""python benchmarks/bench_srgb8.py [--rounds 7] [--size 4000x3000] [--model weights/colour_l1] [--threads 2]
 
 The full-resolution output stage, Lab -> 8-bit sRGB with the constant-L gamut fit, before and after the two-core
 version of `models.color.lab_to_srgb8`, on a 12-MP prediction of a bundled colorizer (coffee upscaled, as
@@ -13,7 +13,6 @@ malloc settings and OMP_WAIT_POLICY=PASSIVE are applied as in bench_inference.py
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
@@ -40,6 +39,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # the previous implementation lives wit
 from srgb8_reference import reference_lab_to_srgb8  # noqa: E402
 
 from models.color import AB_SCALE, _inside_gamut, _lab_to_linear_rgb, lab_to_srgb8, normalize_l  # noqa: E402
+from models.flags import FlagParser  # noqa: E402
 from models.hub import load_colorizer  # noqa: E402
 from models.pipeline import prepare_image  # noqa: E402
 from models.upsample import guided_upsample  # noqa: E402
@@ -76,10 +76,10 @@ def alternate(variants: dict[str, Callable[[], object]], rounds: int) -> dict[st
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = FlagParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7, help="timed rounds (each variant once per round)")
     parser.add_argument("--size", default="4000x3000", help="image size WxH (default 4000x3000, 12 MP)")
-    parser.add_argument("--model", default="weights/colour_classes", help="colorizer whose prediction is converted")
+    parser.add_argument("--model", default="weights/colour_l1", help="colorizer whose prediction is converted")
     parser.add_argument("--threads", type=int, help="threads of the multi-threaded figures (default: torch's count)")
     args = parser.parse_args(argv)
     if args.threads:

@@ -18,7 +18,6 @@ region waits for a thread that is not scheduled, which hurts most on the pipelin
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import os
 import platform
@@ -37,6 +36,7 @@ from PIL import Image
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # run as a script from anywhere
 
+from models.flags import FlagParser  # noqa: E402
 from models.pix2pix import GANLoss, PatchDiscriminator  # noqa: E402
 from models.registry import create_model  # noqa: E402
 from trainer.data import ColorizationDataset, CropConfig, collate, load_splits  # noqa: E402
@@ -148,7 +148,7 @@ def table(stretches: dict[str, list[Timing]], images: int) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = FlagParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="pix2pix_unet256")
     parser.add_argument("--resolution", type=int, default=256)
     parser.add_argument("--batch", type=int, default=4)

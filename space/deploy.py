@@ -1,4 +1,4 @@
-"""python -m space.deploy --space-id USER/NAME [--dry-run DIR] [--models CONFIG] [--skip-missing] [--private]
+"""python -m space.deploy --space_id USER/NAME [--dry_run DIR] [--models CONFIG] [--skip_missing] [--private]
 
 Assemble the Hugging Face Space bundle and upload it with `huggingface_hub`:
 
@@ -7,13 +7,13 @@ Assemble the Hugging Face Space bundle and upload it with `huggingface_hub`:
                                          Hub ids kept as references (with their revision)
     weights/<name>/                      each local model folder (config, safetensors, card, sample PNGs)
     README.md                            space/README.md with its front matter's `models:` set to the Hub ids,
-                                         `datasets:` to the ratings dataset (--ratings-repo), and a list
+                                         `datasets:` to the ratings dataset (--ratings_repo), and a list
                                          of the served models at the top of its text
     requirements.txt                     the runtime subset of the repository's exact pins (diffusers and
                                          transformers too when a served model is a diffusion colorizer)
 
-`--dry-run DIR` writes the bundle to DIR and uploads nothing; `cd DIR && python app.py` serves it.
-`--ratings-repo USER/DATASET` (default COLORLAB_RATINGS_REPO) names the Hub dataset the votes sync to: it goes
+`--dry_run DIR` writes the bundle to DIR and uploads nothing; `cd DIR && python app.py` serves it.
+`--ratings_repo USER/DATASET` (default COLORLAB_RATINGS_REPO) names the Hub dataset the votes sync to: it goes
 into the card's `datasets:` and, on upload, into the Space's COLORLAB_RATINGS_REPO variable (the HF_TOKEN
 secret that lets the Space write to it is yours to add).
 The token comes from `--token`, else HF_TOKEN or the cached `huggingface-cli login`.
@@ -21,7 +21,6 @@ The token comes from `--token`, else HF_TOKEN or the cached `huggingface-cli log
 
 from __future__ import annotations
 
-import argparse
 import fnmatch
 import os
 import re
@@ -34,6 +33,7 @@ from pathlib import Path
 import yaml
 from huggingface_hub import HfApi
 
+from models.flags import FlagParser
 from models.hub import DIFFUSION_MARKER
 from space.model_pool import APP_ROOT, ModelSpec, check_specs, configured_specs, read_config_file, resolve_source
 from space.outputs import safe_stem
@@ -153,7 +153,7 @@ def plan_models(specs: Sequence[ModelSpec], *, skip_missing: bool = False) -> li
                 print(f"warning: skipping {spec.name}: {spec.source} does not exist.", file=sys.stderr)
                 continue
             raise DeployError(
-                f"{spec.name}: {spec.source} does not exist; train it, drop it from the list or pass --skip-missing."
+                f"{spec.name}: {spec.source} does not exist; train it, drop it from the list or pass --skip_missing."
             )
         if not (resolved / "config.json").is_file() and not (resolved / DIFFUSION_MARKER).is_file():
             raise DeployError(
@@ -236,7 +236,7 @@ def assemble_bundle(
 
 def check_ratings_repo(ratings_repo: str | None) -> None:
     if ratings_repo and not re.fullmatch(r"[\w.-]+/[\w.-]+", ratings_repo):
-        raise DeployError(f"--ratings-repo must be a Hub dataset id like user/colorlab-votes, not {ratings_repo!r}.")
+        raise DeployError(f"--ratings_repo must be a Hub dataset id like user/colorlab-votes, not {ratings_repo!r}.")
 
 
 def upload_bundle(
@@ -259,15 +259,15 @@ def upload_bundle(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m space.deploy", description=__doc__.splitlines()[0])
-    parser.add_argument("--space-id", required=True, help="the Space to create or update, e.g. user/colorlab")
-    parser.add_argument("--dry-run", type=Path, metavar="DIR", help="write the bundle to DIR and upload nothing")
+    parser = FlagParser(prog="python -m space.deploy", description=__doc__.splitlines()[0])
+    parser.add_argument("--space_id", required=True, help="the Space to create or update, e.g. user/colorlab")
+    parser.add_argument("--dry_run", type=Path, metavar="DIR", help="write the bundle to DIR and upload nothing")
     parser.add_argument("--models", type=Path, help="model list (YAML/JSON); default COLORLAB_MODELS or models.yaml")
-    parser.add_argument("--skip-missing", action="store_true", help="leave out local models that do not exist")
+    parser.add_argument("--skip_missing", action="store_true", help="leave out local models that do not exist")
     parser.add_argument("--private", action="store_true", help="create the Space as private")
     parser.add_argument("--token", help="Hugging Face token (default: HF_TOKEN or the cached login)")
     parser.add_argument(
-        "--ratings-repo",
+        "--ratings_repo",
         default=os.environ.get("COLORLAB_RATINGS_REPO") or None,
         metavar="USER/DATASET",
         help="Hub dataset the Space syncs votes to: listed in the card's datasets: and set as the Space's "
@@ -275,7 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if not re.fullmatch(r"[\w.-]+/[\w.-]+", args.space_id):
-        print(f"error: --space-id must look like user/name, not {args.space_id!r}.", file=sys.stderr)
+        print(f"error: --space_id must look like user/name, not {args.space_id!r}.", file=sys.stderr)
         return 2
     try:
         specs = read_config_file(args.models) if args.models else configured_specs()[0]

@@ -1,4 +1,4 @@
-"""python -m space.ratings export --format jsonl|csv|parquet [--data-dir DIR] [--out FILE]
+"""python -m space.ratings export --format jsonl|csv|parquet [--data_dir DIR] [--out FILE]
 
 Vote rows on disk: the one place that knows the export columns and how each format writes and reads them;
 also home of the export CLI above, and used by the Hub sync shards (``space.sync``).
@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
+from models.flags import FlagParser
 from space.outliers import flag_outlier_voters
 from space.ratings import DB_NAME, RatingsError, RatingsStore, atomic_write, default_data_dir
 
@@ -113,7 +114,7 @@ def _export(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
     if not (data_dir / DB_NAME).is_file():  # check first: opening a store would create an empty database
         print(
-            f"error: no ratings database at {data_dir / DB_NAME}; pass --data-dir (the app's COLORLAB_DATA_DIR).",
+            f"error: no ratings database at {data_dir / DB_NAME}; pass --data_dir (the app's COLORLAB_DATA_DIR).",
             file=sys.stderr,
         )
         return 2
@@ -132,11 +133,11 @@ def _export(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """The ``python -m space.ratings`` command line; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m space.ratings", description="Export the arena's votes.")
+    parser = FlagParser(prog="python -m space.ratings", description="Export the arena's votes.")
     sub = parser.add_subparsers(dest="command", required=True)
     export = sub.add_parser("export", help="write every vote as jsonl, csv or parquet")
     export.add_argument("--format", choices=FORMATS, default="jsonl")
-    export.add_argument("--data-dir", help="folder holding ratings.sqlite3 (default: COLORLAB_DATA_DIR or ./data)")
+    export.add_argument("--data_dir", help="folder holding ratings.sqlite3 (default: COLORLAB_DATA_DIR or ./data)")
     export.add_argument("--out", help="output file (default: standard output; required for parquet)")
     args = parser.parse_args(argv)
     try:

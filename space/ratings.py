@@ -1,4 +1,4 @@
-"""python -m space.ratings export --format jsonl|csv|parquet [--data-dir DIR] [--out FILE]
+"""python -m space.ratings export --format jsonl|csv|parquet [--data_dir DIR] [--out FILE]
 
 The blind A/B arena's ratings store: one SQLite database (standard library, WAL mode) in the data
 folder (``COLORLAB_DATA_DIR``; see ``default_data_dir``).

@@ -473,7 +473,7 @@ def test_missing_package_and_changed_file_are_reported_and_the_rest_builds(tmp_p
     assert any(p.startswith("missing package scikit-image:") and "skipped 1 photos" in p for p in problems)
     assert any(p.startswith("changed file mate-backgrounds:usr/share/backgrounds/small.jpg") for p in problems)
     assert len(read_rows(tmp_path / "out")) == len(originals) - 3  # gray, changed and missing left out
-    exit_code = corpus.main(["build", "--out", str(tmp_path / "out"), "--cache-dir", str(cache), "--offline",
+    exit_code = corpus.main(["build", "--out", str(tmp_path / "out"), "--cache_dir", str(cache), "--offline",
                              "--manifest", str(manifest)])  # fmt: skip
     assert exit_code == 1
 
@@ -485,15 +485,15 @@ def test_cli_list_and_argument_errors(tmp_path: Path, fake_packages, capsys) -> 
     assert "CC0-1.0" in listing and "by category:" in listing and "uncategorised" in listing
     assert "11 photos in manifest.jsonl" in listing
     assert (
-        corpus.main(["build", "--out", str(tmp_path / "o"), "--val-fraction", "1.5", "--manifest", str(manifest)]) == 2
+        corpus.main(["build", "--out", str(tmp_path / "o"), "--val_fraction", "1.5", "--manifest", str(manifest)]) == 2
     )
-    assert "--val-fraction must be in [0, 1)" in capsys.readouterr().err
+    assert "--val_fraction must be in [0, 1)" in capsys.readouterr().err
 
 
 def test_push_to_hub_uploads_the_folder_as_a_dataset(tmp_path: Path, fake_packages, capsys) -> None:
     cache, manifest, _ = fake_packages
     out = tmp_path / "corpus"
-    args = ["build", "--out", str(out), "--cache-dir", str(cache), "--offline", "--manifest", str(manifest)]
+    args = ["build", "--out", str(out), "--cache_dir", str(cache), "--offline", "--manifest", str(manifest)]
     with mock.patch("huggingface_hub.HfApi") as api_class:
         api = api_class.return_value
         api.upload_folder.return_value = mock.Mock(commit_url="https://hf.co/datasets/me/photos/commit/1")

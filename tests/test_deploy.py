@@ -44,7 +44,7 @@ def test_space_card_front_matter_matches_the_pins() -> None:
 def test_dry_run_bundles_code_weights_hub_refs_card_and_requirements(tmp_path: Path, capsys) -> None:
     bundle = tmp_path / "bundle"
     code = deploy.main(
-        ["--space-id", "me/colorlab", "--dry-run", str(bundle), "--models", str(_models_config(tmp_path, hub=True))]
+        ["--space_id", "me/colorlab", "--dry_run", str(bundle), "--models", str(_models_config(tmp_path, hub=True))]
     )
     assert code == 0 and "python app.py" in capsys.readouterr().out
     assert (bundle / "app.py").read_text() == (REPO_ROOT / "app.py").read_text()
@@ -75,7 +75,7 @@ def test_missing_local_model_fails_with_a_sentence_and_writes_nothing(tmp_path: 
     config = tmp_path / "models.yaml"
     config.write_text("models:\n  - name: future\n    source: weights/not_trained_yet\n")
     bundle = tmp_path / "bundle"
-    assert deploy.main(["--space-id", "me/colorlab", "--dry-run", str(bundle), "--models", str(config)]) == 1
+    assert deploy.main(["--space_id", "me/colorlab", "--dry_run", str(bundle), "--models", str(config)]) == 1
     assert "weights/not_trained_yet does not exist" in capsys.readouterr().err
     assert not bundle.exists()
 
@@ -89,7 +89,7 @@ def test_upload_creates_the_space_and_sends_the_bundle(tmp_path: Path) -> None:
     with mock.patch("space.deploy.HfApi") as api_class:
         api_class.return_value.upload_folder.side_effect = record_upload
         code = deploy.main(
-            ["--space-id", "me/colorlab", "--models", str(_models_config(tmp_path, hub=False)), "--token", "hf_x"]
+            ["--space_id", "me/colorlab", "--models", str(_models_config(tmp_path, hub=False)), "--token", "hf_x"]
         )
     assert code == 0
     api_class.assert_called_once_with(token="hf_x")
@@ -114,9 +114,9 @@ def test_the_dry_run_bundle_serves_the_app_on_its_own(tmp_path: Path) -> None:
     assert (
         deploy.main(
             [
-                "--space-id",
+                "--space_id",
                 "me/colorlab",
-                "--dry-run",
+                "--dry_run",
                 str(bundle),
                 "--models",
                 str(_models_config(tmp_path, hub=False)),
@@ -160,5 +160,5 @@ def test_the_dry_run_bundle_serves_the_app_on_its_own(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("space_id", ["colorlab", "me/color lab", "../x/y"])
 def test_bad_space_ids_are_refused(space_id: str, capsys) -> None:
-    assert deploy.main(["--space-id", space_id, "--dry-run", "/nonexistent"]) == 2
+    assert deploy.main(["--space_id", space_id, "--dry_run", "/nonexistent"]) == 2
     assert "user/name" in capsys.readouterr().err

@@ -75,20 +75,20 @@ def _ratings_db(folder: Path, preference: list[str], rounds: int = 8) -> Path:
 
 
 def _run(argv: list[str]) -> int:
-    return ev.main([*argv, "--no-progress", "--image-size", "64", "--working-size", "64", "--n-boot", "200"])
+    return ev.main([*argv, "--no_progress", "--image_size", "64", "--working_size", "64", "--n_boot", "200"])
 
 
 def test_cli_writes_every_report_file_and_joins_human_ratings(tmp_path, photos, two_models):
     database = _ratings_db(tmp_path / "arena", ["alpha", "beta", "grayscale"])
     out = tmp_path / "report"
-    argv = ["--models", *two_models, "--dataset", str(photos), "--out", str(out), "--grid-images", "3"]
+    argv = ["--models", *two_models, "--dataset", str(photos), "--out", str(out), "--grid_images", "3"]
     assert _run([*argv, "--ratings", str(database)]) == 0
 
     report = json.loads((out / "report.json").read_text())
     assert report["models"] == ["grayscale", "alpha", "beta"]
     assert report["n_images"] == len(PHOTOS)
     assert report["metrics"] == list(METRIC_NAMES)
-    assert report["unavailable"]["lpips"].startswith("unavailable: no AlexNet weights (pass --lpips-weights")
+    assert report["unavailable"]["lpips"].startswith("unavailable: no AlexNet weights (pass --lpips_weights")
     assert report["unavailable"]["fid"].startswith("unavailable: no Inception weights")
 
     with (out / "per_image.csv").open() as f:
@@ -217,8 +217,8 @@ def test_lpips_needs_a_weights_file_and_the_report_says_whose(tmp_path, photos, 
     weights = tmp_path / "alexnet.pth"
     torch.save(trunk.state_dict(), weights)
     out = tmp_path / "report"
-    argv = ["--models", two_models[0], "--dataset", str(photos), "--out", str(out), "--limit", "2", "--no-fid"]
-    assert _run([*argv, "--lpips-weights", str(weights), "--grid-images", "0"]) == 0
+    argv = ["--models", two_models[0], "--dataset", str(photos), "--out", str(out), "--limit", "2", "--no_fid"]
+    assert _run([*argv, "--lpips_weights", str(weights), "--grid_images", "0"]) == 0
     report = json.loads((out / "report.json").read_text())
     assert "lpips" in report["metrics"] and "lpips" not in report["unavailable"]
     assert report["config"]["weights"]["lpips"]["matches_published"] is False

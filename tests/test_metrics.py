@@ -162,7 +162,7 @@ def test_lpips_code_path_is_zero_for_identical_images_and_symmetric(random_trunk
 
 def test_lpips_requires_real_alexnet_weights(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))  # an empty hub cache
-    with pytest.raises(WeightsUnavailable, match=r"no AlexNet weights .*--lpips-weights"):
+    with pytest.raises(WeightsUnavailable, match=r"no AlexNet weights .*--lpips_weights"):
         load_lpips()
     wrong = tmp_path / "not-alexnet.pth"
     torch.save({"features.0.weight": torch.zeros(3)}, wrong)
@@ -201,7 +201,7 @@ def test_kid_is_deterministic_and_near_zero_for_one_distribution():
 
 def test_fid_inception_requires_weights_and_loads_the_standard_layout(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
-    with pytest.raises(WeightsUnavailable, match=r"no Inception weights .*--inception-weights"):
+    with pytest.raises(WeightsUnavailable, match=r"no Inception weights .*--inception_weights"):
         load_fid_inception()
     torch.manual_seed(0)
     # The published checkpoint has no BatchNorm step counters; strict loading must still accept it.

@@ -319,7 +319,7 @@ def test_export_round_trips(store, tmp_path, fmt, capsys):
     cast(store, "a", rating_a=5)
     cast(store, "both_bad", voter="other", rating_b=1)
     out = tmp_path / f"votes.{fmt}"
-    assert main(["export", "--format", fmt, "--data-dir", str(store.data_dir), "--out", str(out)]) == 0
+    assert main(["export", "--format", fmt, "--data_dir", str(store.data_dir), "--out", str(out)]) == 0
     rows = read_export(out)
     assert rows == [{**v.to_row(), "excluded_reason": None} for v in store.votes()]
     assert rows[0]["rating_b"] is None and rows[1]["winner"] == "both_bad"
@@ -328,11 +328,11 @@ def test_export_round_trips(store, tmp_path, fmt, capsys):
 
 def test_export_to_stdout_and_failures(store, tmp_path, capsys):
     cast(store)
-    assert main(["export", "--data-dir", str(store.data_dir)]) == 0
+    assert main(["export", "--data_dir", str(store.data_dir)]) == 0
     assert capsys.readouterr().out.count("\n") == 1
-    assert main(["export", "--format", "parquet", "--data-dir", str(store.data_dir)]) == 2
+    assert main(["export", "--format", "parquet", "--data_dir", str(store.data_dir)]) == 2
     assert "pass --out" in capsys.readouterr().err
-    assert main(["export", "--data-dir", str(tmp_path / "nowhere")]) == 2
+    assert main(["export", "--data_dir", str(tmp_path / "nowhere")]) == 2
     assert "no ratings database" in capsys.readouterr().err
     assert not (tmp_path / "nowhere").exists()  # exporting never creates a database
 

@@ -106,10 +106,10 @@ def test_the_cli_uses_the_native_size_by_default(trained, photo, tmp_path, monke
     photo("astronaut", 120).save(tmp_path / "a.png")
     shapes = _spy_working_shapes(monkeypatch)
     assert colorize_main(["--model", str(trained), str(tmp_path / "a.png"), "--out", str(tmp_path / "o")]) == 0
-    args = ["--model", str(trained), str(tmp_path / "a.png"), "--out", str(tmp_path / "p"), "--working-size", "64"]
+    args = ["--model", str(trained), str(tmp_path / "a.png"), "--out", str(tmp_path / "p"), "--working_size", "64"]
     assert colorize_main(args) == 0
     assert shapes == [(48, 48), (64, 64)]
-    assert colorize_main([*args, "--working-size", "big"]) == 2
+    assert colorize_main([*args, "--working_size", "big"]) == 2
     assert "--working_size must be a number of pixels or 'auto'" in capsys.readouterr().err
 
 
@@ -125,8 +125,8 @@ def test_the_app_pool_runs_auto_at_each_models_native_size(trained, photo, monke
 
 def test_evaluate_uses_native_sizes_and_sweeps(trained, photos, tmp_path):
     out = tmp_path / "report"
-    argv = ["--models", f"classes={trained}", "--dataset", str(photos), "--limit", "2", "--image-size", "64"]
-    argv += ["--out", str(out), "--no-fid", "--no-progress", "--sweep", "32,64"]
+    argv = ["--models", f"classes={trained}", "--dataset", str(photos), "--limit", "2", "--image_size", "64"]
+    argv += ["--out", str(out), "--no_fid", "--no_progress", "--sweep", "32,64"]
     assert evaluate_main(argv) == 0
     report = json.loads((out / "report.json").read_text())
     assert report["config"]["working_sizes"]["classes"] == 48

@@ -34,6 +34,7 @@ import numpy as np
 from PIL import Image, ImageOps
 from tqdm import tqdm
 
+from models.flags import FlagParser
 from trainer.corpus_sources import Original, PackageCache, SourceError, read_originals
 
 MANIFEST = Path(__file__).with_name("corpus_manifest.jsonl")
@@ -214,7 +215,7 @@ def build(
 ) -> list[str]:
     """Build (or refresh) the corpus in ``out``; returns one line per entry that could not be included."""
     if not 0.0 <= val_fraction < 1.0:
-        raise CorpusError(f"--val-fraction must be in [0, 1), got {val_fraction}.")
+        raise CorpusError(f"--val_fraction must be in [0, 1), got {val_fraction}.")
     entries = load_manifest(manifest)
     cache = cache or PackageCache(DEFAULT_CACHE)
     out = Path(out)
@@ -388,13 +389,13 @@ def summary(entries: list[Entry], name: str = MANIFEST.name) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m trainer.corpus", description=__doc__.split("\n\n")[1])
+    parser = FlagParser(prog="python -m trainer.corpus", description=__doc__.split("\n\n")[1])
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="build or refresh the corpus folder")
     b.add_argument("--out", type=Path, required=True, help="output folder (a Hugging Face imagefolder)")
-    b.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="where downloaded packages are kept")
+    b.add_argument("--cache_dir", type=Path, default=DEFAULT_CACHE, help="where downloaded packages are kept")
     b.add_argument("--manifest", type=Path, default=MANIFEST, help="allow-list of photos (JSON lines)")
-    b.add_argument("--val-fraction", type=float, default=0.1, help="share of photo groups held out")
+    b.add_argument("--val_fraction", type=float, default=0.1, help="share of photo groups held out")
     b.add_argument("--seed", type=int, default=0, help="changes which photos are held out")
     b.add_argument("--offline", action="store_true", help="use only packages already in the cache")
     b.add_argument("--push_to_hub", metavar="DATASET_ID", help="also upload the built folder as a Hub dataset")

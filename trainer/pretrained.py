@@ -44,14 +44,14 @@ class PretrainedWeights:
 # torchvision's ImageNet AlexNet (the trunk the lpips package was calibrated on).
 ALEXNET = PretrainedWeights(
     what="AlexNet",
-    flag="--lpips-weights",
+    flag="--lpips_weights",
     url="https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
     hash_prefix="7be5be79",
 )
 # The TensorFlow FID Inception (2015-12-05) ported to PyTorch: the weights every published FID uses.
 FID_INCEPTION = PretrainedWeights(
     what="Inception",
-    flag="--inception-weights",
+    flag="--inception_weights",
     url="https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
     hash_prefix="6726825d",
 )
@@ -94,7 +94,7 @@ def resolve_weights_file(
         return cached
     if not download:
         raise WeightsUnavailable(
-            f"no {weights.what} weights (pass {weights.flag} {weights.filename}, or --download-weights when online)"
+            f"no {weights.what} weights (pass {weights.flag} {weights.filename}, or --download_weights when online)"
         )
     cached.parent.mkdir(parents=True, exist_ok=True)
     try:

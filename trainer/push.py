@@ -19,6 +19,7 @@ from pathlib import Path
 
 from huggingface_hub import HfApi
 
+from models.flags import FlagParser
 from models.hub_files import CONFIG_NAME
 
 # Everything the trainer writes that is neither the final model nor its logs.
@@ -100,9 +101,7 @@ def push_output(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
-    )
+    parser = FlagParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("output_dir", help="The trained colorizer folder (the trainer's --output_dir).")
     parser.add_argument("--hub_model_id", required=True, help="Model repo USER/NAME to create or update.")
     parser.add_argument("--hub_private", action="store_true", help="Create the repo as private.")
