@@ -13,7 +13,7 @@ against the PyTorch network at two batch sizes and shapes, and the largest |Δab
 
 `--int8` adds static int8 quantization (onnxruntime.quantization, QDQ format) of the convolutions, calibrated on a
 few photos; the output convolution stays fp32 because the colour-class decoding sharpens its logits (quantizing it
-moved ab by 10 units on average). Measured on the bundled default (benchmarks/bench_export.py, under load, one
+moved ab by 10 units on average). Measured on weights/colour_classes (benchmarks/bench_export.py, under load, one
 thread): int8 took 0.47x (batch 1) and 0.56x (batch 8) the CPU time of the PyTorch fp32 network, its colours were
 0.12 CIEDE2000 from fp32's on 16 validation photos, and its CIEDE2000 to the photos went from 12.42 to 12.39.
 Diffusion colorizers are a sampling loop over several networks and are refused.
@@ -265,6 +265,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         difference = parity(model, out)
     except ValueError as error:  # ExportError, and the loader's sentences about the folder
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # an unwritable --out folder, a full disk
+        print(f"error: could not write {out} ({error}); pass an --out in a writable folder.", file=sys.stderr)
         return 2
     size = out.stat().st_size / 1e6
     print(f"wrote {out} ({size:.1f} MB, opset {args.opset}{', int8 convolutions' if args.int8 else ''})")

@@ -79,10 +79,13 @@ def open_image(
         path = Path(source)
         if not path.is_file():
             raise ImageInputError(f"{what} does not exist or is not a file.")
-        if path.stat().st_size == 0:
-            raise ImageInputError(f"{what} is empty (0 bytes); it is not an image.")
-        with path.open("rb") as handle:
-            head = handle.read(1024)
+        try:  # permissions, a vanished network file: the input's fault, said as such (not a write error)
+            if path.stat().st_size == 0:
+                raise ImageInputError(f"{what} is empty (0 bytes); it is not an image.")
+            with path.open("rb") as handle:
+                head = handle.read(1024)
+        except OSError as error:
+            raise ImageInputError(f"{what} could not be read ({error.strerror or error}).") from None
         stream = str(path)
     unsupported = _unsupported_format(head)
     if unsupported:

@@ -27,6 +27,10 @@ def parse_working_size(value: WorkingSize, *, what: str = "working_size") -> int
 
 def check_saturation(value: float, *, what: str = "saturation") -> float:
     """The colour scale a request asks for: 0 is gray, 1 as predicted, more is stronger; never negative."""
-    if not value >= 0:  # also refuses NaN
-        raise ValueError(f"{what} must be >= 0 (1 = as predicted), got {value}.")
-    return float(value)
+    try:
+        scale = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be >= 0 and a number (1 = as predicted), got {value!r}.") from None
+    if not 0 <= scale < float("inf"):  # also refuses NaN, and inf (ab would overflow to NaN)
+        raise ValueError(f"{what} must be >= 0 and finite (1 = as predicted), got {value}.")
+    return scale

@@ -107,6 +107,8 @@ def test_saturation_scales_chroma(photo, tiny_model):
     assert chroma[0.5] < chroma[1]
     with pytest.raises(ValueError, match="saturation must be >= 0"):
         colorizer.colorize(image, saturation=-1)
+    with pytest.raises(ValueError, match="saturation must be >= 0 and finite"):  # inf would overflow ab to NaN
+        colorizer.colorize(image, saturation=float("inf"))
 
 
 def test_batch_api_matches_one_by_one(photo, colorizer):
