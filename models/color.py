@@ -349,7 +349,7 @@ def lab_to_srgb8(
     count), each band in a few fused passes: linear RGB with a branch-free inverse of CIELAB's f, one 3x3 matrix
     product, and a lookup table instead of the float transfer curve. Out-of-gamut pixels are usually a sprinkle
     (0.1% of a 12-MP prediction), so they are collected from all bands and fitted together afterwards; a band with
-    many of them fits its own. Measured on a 12-MP prediction of the bundled default, under heavy load (so CPU
+    many of them fits its own. Measured on a 12-MP prediction of weights/colour_classes, under heavy load (so CPU
     time, not wall time): 0.36-0.50x the CPU time of the previous banded version (benchmarks/bench_srgb8.py).
     """
     _check_three_channels(lab, "lab")
@@ -362,7 +362,9 @@ def lab_to_srgb8(
     pixels = output.view(-1, 3)
     low, high = -tolerance / 12.92, 1.0 + tolerance  # as _inside_gamut
     rows = _band_rows(width)
-    workers = max(1, min(threads or torch.get_num_threads(), -(-height // rows)))
+    # One pool per thread count (not per band count, which follows the image height: a long-running app would keep a
+    # pool of every size); a pool runs at most as many bands at once as there are bands.
+    workers = max(1, threads or torch.get_num_threads()) if height > rows else 1
 
     def fit_and_encode(positions: torch.Tensor, columns: torch.Tensor) -> None:
         fitted = _fit_columns(columns, iterations=8, tolerance=tolerance)
