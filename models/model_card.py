@@ -146,10 +146,11 @@ def _description(model: Any) -> str:
 def _sweep_section(sweep: dict[str, Any]) -> str:
     """`{"command": ..., "sizes": {"192": {"ciede2000": .., "blotches": ..}, ...}, "gray_ciede2000": ..}` -> markdown:
     the model at every working size (from `trainer.evaluate --sweep`), so users see how far it can be pushed."""
+    gray = sweep.get("gray_ciede2000")
+    gray_text = f"gray: CIEDE2000 {gray:.2f}" if isinstance(gray, (int, float)) else "gray not scored"
     lines = [
         "## Working-size sweep",
-        f"`{sweep.get('command', 'python -m trainer.evaluate --sweep')}` (gray: CIEDE2000 "
-        f"{sweep.get('gray_ciede2000', float('nan')):.2f}).",
+        f"`{sweep.get('command', 'python -m trainer.evaluate --sweep')}` ({gray_text}).",
         "",
         "| working size | CIEDE2000 | ab AuC | \\|Δ colourfulness\\| | blotches (%) |",
         "|---|---|---|---|---|",

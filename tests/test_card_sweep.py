@@ -63,8 +63,12 @@ def test_a_report_without_a_sweep_or_the_model_is_one_sentence(tmp_path, capsys)
     no_sweep = tmp_path / "plain.json"
     no_sweep.write_text(json.dumps({"config": {}}))
     assert card_sweep_main(["--report", str(no_sweep), "--model", str(folder), "--name", "mine"]) == 2
-    assert "run trainer.evaluate with --sweep" in capsys.readouterr().out
+    assert "run trainer.evaluate with --sweep" in capsys.readouterr().err
 
     (tmp_path / "report.json").write_text(json.dumps(_report()))
     assert card_sweep_main(["--report", str(tmp_path / "report.json"), "--model", str(folder), "--name", "x"]) == 2
-    assert "pass --name with one of: mine" in capsys.readouterr().out
+    assert "pass --name with one of: mine" in capsys.readouterr().err
+
+    (tmp_path / "list.json").write_text("[1, 2]")  # JSON, but not an evaluate report: a sentence, no traceback
+    assert card_sweep_main(["--report", str(tmp_path / "list.json"), "--model", str(folder), "--name", "x"]) == 2
+    assert "is not a trainer.evaluate --sweep report" in capsys.readouterr().err

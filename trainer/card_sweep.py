@@ -33,7 +33,7 @@ def sweep_for_card(report: dict[str, Any], name: str, *, source: str | None = No
         raise ValueError(f"the sweep has no model named {name!r}; pass --name with one of: {known}.")
     config = report.get("config", {})
     gray = sweep["models"].get("grayscale", {})
-    gray_ciede = next(iter(gray.values()))["ciede2000"] if gray else float("nan")
+    gray_ciede = next(iter(gray.values()))["ciede2000"] if gray else None  # None: JSON has no NaN
     source = source or config.get("sources", {}).get(name, name)
     command = (
         f"python -m trainer.evaluate --models {shlex.quote(str(source))} --dataset {config.get('dataset', '?')} "
@@ -61,16 +61,30 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         report = json.loads(Path(args.report).read_text())
-        block = sweep_for_card(report, args.name, source=args.source)
-        model = load_model(args.model)
     except (OSError, json.JSONDecodeError) as error:
-        print(f"error: could not read {args.report} ({error}); pass the report.json of a trainer.evaluate run.")
+        print(
+            f"error: could not read {args.report} ({error}); pass the report.json of a trainer.evaluate run.",
+            file=sys.stderr,
+        )
         return 2
+    try:
+        block = sweep_for_card(report, args.name, source=args.source)
     except ValueError as error:
-        print(f"error: {error}")
+        print(f"error: {error}", file=sys.stderr)
         return 2
-    model.card_data["sweep"] = block
-    save_model_atomically(model, args.model)
+    except (KeyError, TypeError, AttributeError, StopIteration):
+        print(
+            f"error: {args.report} is not a trainer.evaluate --sweep report; pass the report.json it wrote.",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        model = load_model(args.model)
+        model.card_data["sweep"] = block
+        save_model_atomically(model, args.model)
+    except (OSError, ValueError) as error:
+        print(f"error: could not update {args.model} ({error}); nothing was changed.", file=sys.stderr)
+        return 2
     print(f"{args.model}: sweep over {', '.join(block['sizes'])} written to the card.")
     return 0
 
