@@ -199,7 +199,7 @@ def pix2pix_unet256(**overrides) -> UNetGenerator:
 
 @register_model
 def pix2pix_unet256_w32(**overrides) -> UNetGenerator:
-    """Half-width generator (13.6 M params, ~4x fewer FLOPs): the bundled default's size for fast CPU serving."""
+    """Half-width generator (13.6 M params, ~4x fewer FLOPs): the first build's pix2pix width, for CPU serving."""
     return UNetGenerator(**{"depth": 8, "base_width": 32, "norm": "batch", "dropout": 0.5, **overrides})
 
 

@@ -29,12 +29,12 @@ import torch
 from PIL import Image, ImageOps
 from tqdm.auto import tqdm
 
+from models.colorizer import DEFAULT_WORKING_SIZE, Colorizer
 from models.flags import FlagParser
 from models.hub import load_colorizer
 from models.hub_files import ModelSpec
 from models.imageio import ImageInputError, open_image
 from models.options import parse_working_size
-from models.pipeline import DEFAULT_WORKING_SIZE, Colorizer
 from trainer.data import load_splits  # the trainer owns how datasets are opened
 from trainer.data_sources import split_names
 from trainer.fid import inception_features, load_fid_inception
