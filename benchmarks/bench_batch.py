@@ -16,14 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-MALLOC_ENV = {
-    "MALLOC_MMAP_THRESHOLD_": "33554432",
-    "MALLOC_TRIM_THRESHOLD_": "10000000000",
-    "MALLOC_TOP_PAD_": "1073741824",
-}
-if any(os.environ.get(key) != value for key, value in MALLOC_ENV.items()) or "OMP_WAIT_POLICY" not in os.environ:
-    environment = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, **MALLOC_ENV}
-    os.execve(sys.executable, [sys.executable, *sys.argv], environment)
+import bench_support
+
+bench_support.use_serving_environment()  # before torch loads OpenMP and malloc settles
 
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402

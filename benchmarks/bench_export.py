@@ -12,21 +12,14 @@ alternately in one process (median of --rounds; wall and process CPU), so a busy
 from __future__ import annotations
 
 import os
-import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-MALLOC_ENV = {
-    "MALLOC_MMAP_THRESHOLD_": "33554432",
-    "MALLOC_TRIM_THRESHOLD_": "10000000000",
-    "MALLOC_TOP_PAD_": "1073741824",
-}
-if any(os.environ.get(key) != value for key, value in MALLOC_ENV.items()) or "OMP_WAIT_POLICY" not in os.environ:
-    environment = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, **MALLOC_ENV}
-    os.execve(sys.executable, [sys.executable, *sys.argv], environment)
+import bench_support
+
+bench_support.use_serving_environment()  # before torch loads OpenMP and malloc settles
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -56,19 +49,6 @@ def lab_of(l_norm: np.ndarray, ab_norm: np.ndarray) -> np.ndarray:
     """(1, 1, H, W) normalised L + (1, 2, H, W) normalised ab -> (H, W, 3) CIELAB, pulled into sRGB (as shown)."""
     lab = np.concatenate([denormalize_l(torch.from_numpy(l_norm)).numpy(), ab_norm * AB_SCALE], axis=1)[0]
     return rgb2lab(lab2rgb(lab.transpose(1, 2, 0).astype(np.float64)))
-
-
-def median_times(variants: dict[str, Callable[[], object]], rounds: int) -> dict[str, tuple[float, float]]:
-    times: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
-    for _ in range(rounds + 1):
-        for name, run in variants.items():
-            wall, cpu = time.perf_counter(), time.process_time()
-            run()
-            times[name].append((time.perf_counter() - wall, time.process_time() - cpu))
-    return {
-        name: (statistics.median(t[0] for t in rows[1:]), statistics.median(t[1] for t in rows[1:]))
-        for name, rows in times.items()
-    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -127,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
             for name, session in sessions.items():
                 feed = {INPUT_NAME: l_norm}
                 variants[name] = lambda session=session, feed=feed: session.run([OUTPUT_NAME], feed)
-            figures = median_times(variants, args.rounds)
+            figures = bench_support.alternate(variants, args.rounds)
             base_wall, base_cpu = figures["pytorch fp32"]
             for name, (wall, cpu) in figures.items():
                 print(

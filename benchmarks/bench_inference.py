@@ -31,16 +31,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-MALLOC_ENV = {
-    "MALLOC_MMAP_THRESHOLD_": "33554432",
-    "MALLOC_TRIM_THRESHOLD_": "10000000000",
-    "MALLOC_TOP_PAD_": "1073741824",
-}
-_needs_env = any(os.environ.get(key) != value for key, value in MALLOC_ENV.items())
-if _needs_env or "OMP_WAIT_POLICY" not in os.environ:  # both must be set before the process starts
-    # OMP_WAIT_POLICY as `python -m models.colorize` sets it (pass OMP_WAIT_POLICY=ACTIVE to compare)
-    environment = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, **MALLOC_ENV}
-    os.execve(sys.executable, [sys.executable, *sys.argv], environment)
+import bench_support
+
+bench_support.use_serving_environment()  # before torch loads OpenMP and malloc settles
 
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402

@@ -14,20 +14,13 @@ malloc settings and OMP_WAIT_POLICY=PASSIVE are applied as in bench_inference.py
 from __future__ import annotations
 
 import os
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-MALLOC_ENV = {
-    "MALLOC_MMAP_THRESHOLD_": "33554432",
-    "MALLOC_TRIM_THRESHOLD_": "10000000000",
-    "MALLOC_TOP_PAD_": "1073741824",
-}
-if any(os.environ.get(key) != value for key, value in MALLOC_ENV.items()) or "OMP_WAIT_POLICY" not in os.environ:
-    environment = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, **MALLOC_ENV}
-    os.execve(sys.executable, [sys.executable, *sys.argv], environment)
+import bench_support
+
+bench_support.use_serving_environment()  # before torch loads OpenMP and malloc settles
 
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -59,20 +52,6 @@ def predicted_lab(model: str, size: tuple[int, int], saturation: float) -> torch
     ab_norm = colorizer.predict_ab(normalize_l(small))
     ab_full = guided_upsample(small / 100.0, ab_norm * (AB_SCALE * saturation), prepared.lightness / 100.0)
     return torch.cat([prepared.lightness, ab_full], dim=1)[0].contiguous()
-
-
-def alternate(variants: dict[str, Callable[[], object]], rounds: int) -> dict[str, tuple[float, float]]:
-    """Median (wall s, CPU s) of each variant, run round-robin; the first round warms up and is dropped."""
-    times: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
-    for _ in range(rounds + 1):
-        for name, run in variants.items():
-            wall, cpu = time.perf_counter(), time.process_time()
-            run()
-            times[name].append((time.perf_counter() - wall, time.process_time() - cpu))
-    return {
-        name: (statistics.median(t[0] for t in rows[1:]), statistics.median(t[1] for t in rows[1:]))
-        for name, rows in times.items()
-    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -112,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
 
             variants[f"before, {count} thread(s)"] = before_run
             variants[f"after, {count} thread(s)"] = lambda count=count, lab=lab: lab_to_srgb8(lab, threads=count)
-        figures = alternate(variants, args.rounds)
+        figures = bench_support.alternate(variants, args.rounds)
         for name, (wall, cpu) in figures.items():
             base_wall, base_cpu = figures["before, " + name.split(", ")[1]]
             print(
