@@ -145,7 +145,7 @@ def save_image_atomically(image: Image.Image, path: Path, image_format: str) -> 
         raise
 
 
-def _progress(jobs: list, quiet: bool) -> tqdm:
+def _progress(jobs: list[tuple[Path, Path]], quiet: bool) -> tqdm:
     # disable=None hides the bar when stderr is not a terminal (logs, CI) but keeps the messages
     return tqdm(
         total=len(jobs), desc="colorizing", unit="img", disable=quiet or None, file=sys.stderr, dynamic_ncols=True
