@@ -25,6 +25,10 @@ ARCHITECTURE_KEY = "architecture"
 # source), the dtype the weights are stored in. It travels with the weights, so a from_pretrained -> save_pretrained
 # round trip keeps the card, the dtype and the size the app should serve the model at.
 COLORLAB_KEY = "colorlab"
+# A hint-conditioned network (constructor argument `hints=True`) takes, beside L, a hint map of three channels:
+# the hinted a and b (normalised like the network's output) and a mask that is 1 where a hint was given. An all-zero
+# map means "no hints", so the same network colorizes automatically too (Zhang et al. 2017).
+HINT_CHANNELS = 3
 _DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 
 # Two tables a network enters by being defined: its class by name (the `architecture` key of config.json) and its
@@ -71,11 +75,37 @@ class ColorizationNet(
         super().__init_subclass__(**kwargs)
         ARCHITECTURES[cls.__name__] = cls
 
-    def __init__(self) -> None:
+    def __init__(self, *, hints: bool = False) -> None:
         super().__init__()
         self.card_data = {}
         #: the `colorlab` config block without its "training" entry (that is `card_data`)
         self.colorlab: dict[str, Any] = {}
+        #: whether the network takes a hint map beside L (its first layer then has 1 + HINT_CHANNELS inputs)
+        self.takes_hints = bool(hints)
+
+    @property
+    def input_channels(self) -> int:
+        """Channels of the first layer's input: L, plus the hint map for a hint-conditioned network."""
+        return 1 + HINT_CHANNELS if self.takes_hints else 1
+
+    def network_input(self, l_norm: torch.Tensor, hint_map: torch.Tensor | None) -> torch.Tensor:
+        """Check L (and the hint map) and return the first layer's input: L, or L and the map (zeros: no hints)."""
+        self.check_input(l_norm)
+        if not self.takes_hints:
+            if hint_map is not None:
+                raise ValueError(
+                    f"{type(self).__name__} was not trained to take colour hints; colorize without hints or choose "
+                    "a hint model (one built with hints=True, e.g. weights/colour_hints)."
+                )
+            return l_norm
+        if hint_map is None:
+            hint_map = l_norm.new_zeros(l_norm.shape[0], HINT_CHANNELS, *l_norm.shape[-2:])
+        if hint_map.shape != (l_norm.shape[0], HINT_CHANNELS, *l_norm.shape[-2:]):
+            raise ValueError(
+                f"The hint map must have shape (B, {HINT_CHANNELS}, H, W) matching L {tuple(l_norm.shape)}, got "
+                f"{tuple(hint_map.shape)}; build it with models.hints.encode_hints."
+            )
+        return torch.cat([l_norm, hint_map.to(l_norm)], dim=1)
 
     @property
     def native_working_size(self) -> int | None:

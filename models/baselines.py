@@ -33,17 +33,16 @@ def _ab_head(in_channels: int) -> nn.Sequential:
 class SimpleCNN(ColorizationNet):
     description = "simple CNN: stacked 3x3 convolutions at full resolution"
 
-    def __init__(self, *, width: int = 64, num_layers: int = 6) -> None:
-        super().__init__()
-        layers = _conv_bn_relu(1, width)
+    def __init__(self, *, width: int = 64, num_layers: int = 6, hints: bool = False) -> None:
+        super().__init__(hints=hints)
+        layers = _conv_bn_relu(self.input_channels, width)
         for _ in range(num_layers - 1):
             layers += _conv_bn_relu(width, width)
         self.body = nn.Sequential(*layers)
         self.head = _ab_head(width)
 
-    def forward(self, l_norm: torch.Tensor) -> torch.Tensor:
-        self.check_input(l_norm)
-        return self.head(self.body(l_norm))
+    def forward(self, l_norm: torch.Tensor, hint_map: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self.body(self.network_input(l_norm, hint_map)))
 
 
 class DeepCNN(ColorizationNet):
@@ -51,11 +50,11 @@ class DeepCNN(ColorizationNet):
 
     description = "deep CNN (Zhang et al. 2016 style): strided and dilated conv blocks"
 
-    def __init__(self, *, width: int = 64, blocks_per_stage: int = 2) -> None:
-        super().__init__()
+    def __init__(self, *, width: int = 64, blocks_per_stage: int = 2, hints: bool = False) -> None:
+        super().__init__(hints=hints)
         widths = [width, width * 2, width * 4, width * 8]
         stages: list[nn.Module] = []
-        in_channels = 1
+        in_channels = self.input_channels
         for stage_width in widths[:3]:  # three stride-2 stages: 1/8 resolution
             stage = _conv_bn_relu(in_channels, stage_width)
             for _ in range(blocks_per_stage - 1):
@@ -82,20 +81,19 @@ class DeepCNN(ColorizationNet):
     def size_multiple(self) -> int:
         return 8
 
-    def forward(self, l_norm: torch.Tensor) -> torch.Tensor:
-        self.check_input(l_norm)
-        return self.head(self.decoder(self.encoder(l_norm)))
+    def forward(self, l_norm: torch.Tensor, hint_map: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self.decoder(self.encoder(self.network_input(l_norm, hint_map))))
 
 
 class ConvAutoencoder(ColorizationNet):
     description = "convolutional autoencoder: strided encoder, transposed-conv decoder, no skip connections"
 
-    def __init__(self, *, width: int = 32, depth: int = 4) -> None:
-        super().__init__()
+    def __init__(self, *, width: int = 32, depth: int = 4, hints: bool = False) -> None:
+        super().__init__(hints=hints)
         self.depth = depth
         encoder: list[nn.Module] = []
         decoder: list[nn.Module] = []
-        in_channels = 1
+        in_channels = self.input_channels
         widths = [width * 2**level for level in range(depth)]
         for level_width in widths:
             encoder += [
@@ -120,9 +118,8 @@ class ConvAutoencoder(ColorizationNet):
     def size_multiple(self) -> int:
         return 2**self.depth
 
-    def forward(self, l_norm: torch.Tensor) -> torch.Tensor:
-        self.check_input(l_norm)
-        return self.head(self.decoder(self.encoder(l_norm)))
+    def forward(self, l_norm: torch.Tensor, hint_map: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self.decoder(self.encoder(self.network_input(l_norm, hint_map))))
 
 
 class _UNetHeadMixin:
@@ -186,11 +183,12 @@ class PlainUNet(_UNetHeadMixin, ColorizationNet):
         temperature: float = DEFAULT_TEMPERATURE,
         prior_correction: float = 0.0,
         class_weights: list[float] | None = None,
+        hints: bool = False,
     ) -> None:
-        super().__init__()
+        super().__init__(hints=hints)
         self.depth = depth
         widths = [width * 2**level for level in range(depth + 1)]
-        self.stem = _DoubleConv(1, widths[0])
+        self.stem = _DoubleConv(self.input_channels, widths[0])
         self.downs = nn.ModuleList(_DoubleConv(widths[i], widths[i + 1]) for i in range(depth))
         self.ups = nn.ModuleList(nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2) for i in range(depth))
         self.merges = nn.ModuleList(_DoubleConv(widths[i] * 2, widths[i]) for i in range(depth))
@@ -207,9 +205,10 @@ class PlainUNet(_UNetHeadMixin, ColorizationNet):
     def size_multiple(self) -> int:
         return 2**self.depth
 
-    def forward(self, l_norm: torch.Tensor, *, return_logits: bool = False) -> torch.Tensor:
-        self.check_input(l_norm)
-        skips = [self.stem(l_norm)]
+    def forward(
+        self, l_norm: torch.Tensor, hint_map: torch.Tensor | None = None, *, return_logits: bool = False
+    ) -> torch.Tensor:
+        skips = [self.stem(self.network_input(l_norm, hint_map))]
         for down in self.downs:
             skips.append(down(self.pool(skips[-1])))
         x = skips.pop()
@@ -248,11 +247,14 @@ class ResidualUNet(_UNetHeadMixin, ColorizationNet):
         temperature: float = DEFAULT_TEMPERATURE,
         prior_correction: float = 0.0,
         class_weights: list[float] | None = None,
+        hints: bool = False,
     ) -> None:
-        super().__init__()
+        super().__init__(hints=hints)
         self.depth = depth
         widths = [width * 2**level for level in range(depth + 1)]
-        self.stem = nn.Sequential(nn.Conv2d(1, widths[0], 3, padding=1), nn.LeakyReLU(0.2), _ResidualBlock(widths[0]))
+        self.stem = nn.Sequential(
+            nn.Conv2d(self.input_channels, widths[0], 3, padding=1), nn.LeakyReLU(0.2), _ResidualBlock(widths[0])
+        )
         self.downs = nn.ModuleList(
             nn.Sequential(
                 nn.Conv2d(widths[i], widths[i + 1], 4, stride=2, padding=1, bias=False),
@@ -285,9 +287,10 @@ class ResidualUNet(_UNetHeadMixin, ColorizationNet):
     def size_multiple(self) -> int:
         return 2**self.depth
 
-    def forward(self, l_norm: torch.Tensor, *, return_logits: bool = False) -> torch.Tensor:
-        self.check_input(l_norm)
-        skips = [self.stem(l_norm)]
+    def forward(
+        self, l_norm: torch.Tensor, hint_map: torch.Tensor | None = None, *, return_logits: bool = False
+    ) -> torch.Tensor:
+        skips = [self.stem(self.network_input(l_norm, hint_map))]
         for down in self.downs:
             skips.append(down(skips[-1]))
         x = skips.pop()

@@ -85,8 +85,9 @@ class UNetGenerator(ColorizationNet):
         dropout: float = 0.5,
         in_channels: int = 1,
         out_channels: int = 2,
+        hints: bool = False,
     ) -> None:
-        super().__init__()
+        super().__init__(hints=hints)
         if depth < 2:
             raise ValueError(f"depth must be >= 2 (one outer and one inner level), got {depth}.")
         _norm_layer(norm, 1)  # validates the name early
@@ -107,7 +108,7 @@ class UNetGenerator(ColorizationNet):
         self.model = UNetSkipBlock(
             outer_channels=out_channels,
             inner_channels=widths[0],
-            input_channels=in_channels,
+            input_channels=in_channels + self.input_channels - 1,  # + the hint map's channels
             submodule=block,
             outermost=True,
             norm=norm,
@@ -117,9 +118,8 @@ class UNetGenerator(ColorizationNet):
     def size_multiple(self) -> int:
         return 2**self.depth
 
-    def forward(self, l_norm: torch.Tensor) -> torch.Tensor:
-        self.check_input(l_norm)
-        return self.model(l_norm)
+    def forward(self, l_norm: torch.Tensor, hint_map: torch.Tensor | None = None) -> torch.Tensor:
+        return self.model(self.network_input(l_norm, hint_map))
 
 
 class PatchDiscriminator(nn.Module):

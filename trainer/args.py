@@ -54,6 +54,12 @@ def _model_arguments(group: argparse._ArgumentGroup) -> None:
         help="JSON object of constructor arguments for --model, e.g. '{\"depth\": 7}'.",
     )
     add("--init_from", default=None, help="Start the generator from a saved colorizer folder (e.g. an L1 pretrain).")
+    add(
+        "--hints",
+        action="store_true",
+        help="Build the colorizer to take colour hints (L + a hint map; trained on points sampled from the true "
+        "colours). With --init_from an automatic model, its weights are kept and the new hint inputs start at zero.",
+    )
 
 
 def _data_arguments(group: argparse._ArgumentGroup) -> None:

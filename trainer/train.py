@@ -33,12 +33,19 @@ from models.ab_classes import AbClassHead
 from models.base import ColorizationNet
 from models.hub import load_model, save_model_atomically
 from models.hub_files import WEIGHTS_NAME
-from models.metric_table import METRICS, is_better
+from models.metric_table import is_better
 from models.pix2pix import GANLoss, PatchDiscriminator
 from models.registry import create_model
 from trainer.args import parse_args
 from trainer.checkpoints import TrainingState, save_checkpoint
 from trainer.data import DataError, prior_batches
+from trainer.hint_training import (
+    HINTED_PREFIX,
+    format_metric,
+    make_hint_model,
+    training_hint_maps,
+    validation_hint_maps,
+)
 from trainer.loop import (
     StepLog,
     TrainingError,
@@ -74,8 +81,8 @@ def build_generator(args: argparse.Namespace) -> ColorizationNet:
     if args.init_from:
         model = load_model(args.init_from)
         model.card_data.setdefault("init_from", args.init_from)
-        return model
-    return create_model(args.model, **args.model_overrides)
+        return make_hint_model(model, args)
+    return make_hint_model(create_model(args.model, **args.model_overrides), args)
 
 
 def wants_discriminator(args: argparse.Namespace) -> bool:
@@ -122,6 +129,8 @@ def main(args: argparse.Namespace) -> Path:
     )
     if wants_discriminator(args):
         generator.colorlab["kind"] += " + GAN"
+    if generator.takes_hints:
+        generator.colorlab["kind"] += " + colour hints"
     criterion = ReconstructionLoss.from_spec(args.losses, perceptual_weights=args.perceptual_weights)
     gan_loss = GANLoss(args.gan_mode, real_label=args.real_label)
     if args.channels_last:
@@ -191,20 +200,30 @@ def main(args: argparse.Namespace) -> Path:
     def evaluation_model() -> torch.nn.Module:
         return ema.module if ema is not None else accelerator.unwrap_model(generator)
 
-    def predict(l_norm: torch.Tensor) -> torch.Tensor:
+    def predict(l_norm: torch.Tensor, hint_map: torch.Tensor | None = None) -> torch.Tensor:
         model = evaluation_model()
         was_training = model.training
         model.eval()
         try:
-            return model(l_norm.to(accelerator.device))
+            if hint_map is None:
+                return model(l_norm.to(accelerator.device))
+            return model(l_norm.to(accelerator.device), hint_map.to(accelerator.device))
         finally:
             model.train(was_training)
+
+    takes_hints = unwrapped_g.takes_hints
+    val_hint_maps = None
+    if takes_hints and validator is not None:
+        val_hint_maps = validation_hint_maps(validator.ab_norm, seed=args.seed)
 
     def validate() -> bool:
         """Run validation on the main rank; returns whether to stop early (agreed by all ranks)."""
         stop = False
         if accelerator.is_main_process and validator is not None:
             metrics = validator.run(predict, step=state.global_step)
+            if val_hint_maps is not None:  # a hint model: also how well it follows 10 simulated points
+                hinted = validator.metrics_with_hints(predict, val_hint_maps)
+                metrics.update({HINTED_PREFIX + name: value for name, value in hinted.items()})
             record = {"step": state.global_step, **{f"val_{k}": v for k, v in metrics.items()}}
             state.history.append(record)
             accelerator.log({k: v for k, v in record.items() if k != "step"}, step=state.global_step)
@@ -225,7 +244,7 @@ def main(args: argparse.Namespace) -> Path:
             stop = bool(patience and state.validations_without_improvement >= patience)
             tqdm.write(
                 f"step {state.global_step}: "
-                + ", ".join(f"{k} {METRICS[k].format(v)}" for k, v in metrics.items())
+                + ", ".join(f"{k} {format_metric(k, v)}" for k, v in metrics.items())
                 + (" (best)" if state.best_step == state.global_step else "")
             )
         return bool(broadcast_object_list([stop])[0])
@@ -239,16 +258,23 @@ def main(args: argparse.Namespace) -> Path:
             l_norm, ab_norm = batch["L"], batch["ab"]
             if args.channels_last:
                 l_norm = l_norm.contiguous(memory_format=torch.channels_last)
+            # a hint model sees points drawn from the true colours (seeded by step: an exact resume redraws them)
+            inputs = (l_norm,)
+            if takes_hints:
+                hint_map = training_hint_maps(
+                    ab_norm, seed=args.seed, step=state.global_step, rank=accelerator.process_index
+                )
+                inputs = (l_norm, hint_map)
             d_active = discriminator is not None and state.global_step >= d_start
             with accelerator.accumulate(*(m for m in (generator, discriminator) if m is not None)):
                 with accelerator.autocast():
                     if criterion.needs_logits:
-                        logits = generator(l_norm, return_logits=True)
+                        logits = generator(*inputs, return_logits=True)
                         fake_ab = AbClassHead.decode(
                             logits, temperature=unwrapped_g.temperature, size=l_norm.shape[-2:]
                         )
                     else:
-                        logits, fake_ab = None, generator(l_norm)
+                        logits, fake_ab = None, generator(*inputs)
                     reconstruction, parts = criterion(l_norm, fake_ab.float(), ab_norm, logits=logits)
                 logs = {k: float(v.detach()) for k, v in parts.items()}
                 skipped = False

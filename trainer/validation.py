@@ -62,12 +62,17 @@ class Validator:
         return len(self.l_norm)
 
     @torch.no_grad()
-    def predict(self, predict: PredictFn) -> np.ndarray:
-        """(N, H, W, 3) uint8 predictions, or (N, k, H, W, 3) when `predict` samples k colourings per image."""
+    def predict(self, predict: PredictFn, *, hint_maps: torch.Tensor | None = None) -> np.ndarray:
+        """(N, H, W, 3) uint8 predictions, or (N, k, H, W, 3) when `predict` samples k colourings per image.
+
+        With `hint_maps` (N, HINT_CHANNELS, H, W), `predict(l_batch, hint_batch)` is called instead."""
         outputs = []
         for start in range(0, len(self.l_norm), self.batch_size):
             l_batch = self.l_norm[start : start + self.batch_size]
-            ab = predict(l_batch).float().cpu()
+            if hint_maps is None:
+                ab = predict(l_batch).float().cpu()
+            else:
+                ab = predict(l_batch, hint_maps[start : start + self.batch_size]).float().cpu()
             if ab.dim() == 5:
                 count, samples = ab.shape[:2]
                 l_repeated = l_batch.repeat_interleave(samples, dim=0)
@@ -93,6 +98,11 @@ class Validator:
         grid.save(self.out_dir / "samples.png")
         self.last_grid = grid
         return metrics
+
+
+    def metrics_with_hints(self, predict: Callable[..., torch.Tensor], hint_maps: torch.Tensor) -> dict[str, float]:
+        """Mean metrics of a hint model given `hint_maps` (one per validation image; no grid is written)."""
+        return _mean_metrics(self.predict(predict, hint_maps=hint_maps), self.targets)
 
 
 def sample_grid(
