@@ -1,11 +1,16 @@
 """python -m models.colorize [--model SOURCE] INPUT... --out DIR [--working_size auto] [--flip_average] [--format png]
+python -m models.colorize --model weights/colour_hints PHOTO --hints hints.json --out DIR
 
 Colorize photographs from the command line with any ColorLab colorizer (a local model folder or a
 Hub repo id). INPUTs are image files or folders (their image files, not recursive). Each result is
 written at the input's full resolution as `<stem>_<modelname>.png` (lossless) or `.jpg` with
 `--format jpg`. Existing outputs are skipped unless `--overwrite` is given, so an interrupted run can
 simply be started again. A file that cannot be read is reported in one sentence and skipped; the
-exit status is 1 if any input failed, 2 if nothing could start (bad model, no inputs). Flags are spelled with
+exit status is 1 if any input failed, 2 if nothing could start (bad model, no inputs, bad hints).
+
+`--hints FILE` gives a hint model colour points for one photo: a JSON list of {"x", "y", "rgb": [r, g, b] or
+"#rrggbb" (or "lab": [L, a, b]), "radius"} in the photo's own pixels (models.hints). A model that does not take
+hints refuses them. Flags are spelled with
 underscores like every ColorLab command's; the dashed spelling (`--working-size`) is accepted too.
 """
 
@@ -19,6 +24,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image
 from tqdm import tqdm
@@ -26,7 +32,12 @@ from tqdm import tqdm
 # standard library only: the CLI checks its arguments before it imports torch
 from models.fileperm import public_mode, safe_stem
 from models.flags import FlagParser
+from models.hints import Hint, HintError, load_hints_file
 from models.options import check_saturation, parse_working_size
+
+if TYPE_CHECKING:  # torch-importing modules, for annotations only
+    from models.batch import BatchResult
+    from models.colorizer import Colorizer
 
 # The bundled default colorizer; relative paths are looked up in the working directory, then the repo root.
 DEFAULT_MODEL = "weights/colour_l1"  # the best bundled colorizer by the validation numbers
@@ -84,6 +95,14 @@ def build_parser() -> FlagParser:
     )
     parser.add_argument(
         "--saturation", type=float, default=1.0, help="scale the predicted colour (0 = gray, 1 = as predicted)"
+    )
+    parser.add_argument(
+        "--hints",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help='colour points for a hint model, as JSON: [{"x": 120, "y": 80, "rgb": [200, 30, 40], "radius": 4}] in '
+        "the photo's pixels (one INPUT photo)",
     )
     parser.add_argument("--format", choices=sorted(FORMATS), default="png", help="output format (default: png)")
     parser.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
@@ -156,13 +175,14 @@ def _report(progress: tqdm, message: str) -> None:
     progress.write(message, file=sys.stderr)
 
 
-def colorize_files(args: argparse.Namespace, paths: list[Path]) -> RunSummary:
+def colorize_files(args: argparse.Namespace, paths: list[Path], hints: list[Hint] | None = None) -> RunSummary:
     from models.batch import colorize_pipelined  # torch imports: only after the arguments are known to be valid
     from models.hub import load_colorizer
 
     source = resolve_model_source(args.model)
     try:
         colorizer = load_colorizer(source, revision=args.revision, device=args.device)
+        colorizer.check_hints(hints)  # a model without hint inputs refuses them before any photo is read
     except ValueError as error:
         raise CliError(str(error)) from error
     model_name = colorizer.name
@@ -186,15 +206,18 @@ def colorize_files(args: argparse.Namespace, paths: list[Path]) -> RunSummary:
     # Decoding and encoding run on a small pool while the network works on the current batch (models.batch).
     progress = _progress(jobs, args.quiet)
     started = time.perf_counter()
-    results = colorize_pipelined(
-        colorizer,
-        jobs,
-        lambda image, target: save_image_atomically(image, target, args.format),
+    options = dict(
         working_size=args.working_size,
         saturation=args.saturation,
         keep_aspect=args.keep_aspect,
         flip_average=args.flip_average,
     )
+    if hints:
+        results = _colorize_with_hints(colorizer, jobs, hints, args.format, options)
+    else:
+        results = colorize_pipelined(
+            colorizer, jobs, lambda image, target: save_image_atomically(image, target, args.format), **options
+        )
     for result in results:
         progress.update(1)
         if result.error is None:
@@ -208,6 +231,21 @@ def colorize_files(args: argparse.Namespace, paths: list[Path]) -> RunSummary:
     progress.close()
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _colorize_with_hints(
+    colorizer: Colorizer, jobs: list[tuple[Path, Path]], hints: list[Hint], image_format: str, options: dict
+) -> Iterator[BatchResult]:
+    """The one photo a hints file describes, colorized with its points (no batching to pipeline)."""
+    from models.batch import BatchResult
+
+    for source, target in jobs:
+        try:
+            save_image_atomically(colorizer.colorize(source, hints=hints, **options), target, image_format)
+        except (OSError, ValueError) as error:
+            yield BatchResult(source=source, target=target, error=error)
+        else:
+            yield BatchResult(source=source, target=target, error=None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -225,8 +263,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not paths:
         print(f"error: no image files found in {', '.join(args.inputs)}.", file=sys.stderr)
         return 2
+    hints = None
+    if args.hints is not None:
+        if len(paths) != 1:
+            print(
+                f"error: --hints gives points in one photo's pixels, but {len(paths)} photos were given; "
+                "pass exactly one INPUT photo with --hints.",
+                file=sys.stderr,
+            )
+            return 2
+        try:
+            hints = load_hints_file(args.hints)
+        except HintError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     try:
-        summary = colorize_files(args, paths)
+        summary = colorize_files(args, paths, hints)
     except CliError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

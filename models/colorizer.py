@@ -6,6 +6,7 @@
     colors = colorizer.colorize_batch(paths)             # one colouring per photo, the network run in batches
     colorizer.native_working_size                        # the size it was trained at (what "auto" means)
     colorizer.extra_options                              # per-call options with this model's defaults
+    colorizer.colorize(photo, hints=[Hint(x, y, rgb=(200, 30, 40))])  # a hint model follows colour points
 
 A colorizer implements one model step, `predict_ab` (normalised L (B, 1, h, w) in, normalised ab out), and says
 what it is: `native_working_size`, `extra_options` (options beyond working size and saturation, e.g. a
@@ -21,6 +22,10 @@ by default the model's native one. The working image is the whole photo squashed
 L and recombined with that L, so the output has the input's size and lightness exactly (chroma is pulled into
 gamut at constant L); a colour input is colorized from its own L. `flip_average` averages each colouring with
 the mirrored photo's (twice the model time).
+
+Colour hints (`models.hints`) are points in the photo's own pixels; a colorizer that `takes_hints` gets them as a
+hint map at the working size (`predict_ab(..., hint_map=...)`). A colorizer that does not take hints refuses them
+with a sentence: hints are never silently ignored.
 
 `models.pipeline.NetworkColorizer` (pix2pix, the baselines, colour classes) and `models.diffusion.DiffusionColorizer`
 implement it; `trainer.evaluate.GrayscaleBaseline` is the smallest example.
@@ -40,6 +45,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from models.color import AB_SCALE, lab_to_srgb8, lightness_from_rgb, lightness_from_srgb8, normalize_l
+from models.hint_map import encode_hints
+from models.hints import Hint, HintError
 from models.imageio import ImageSource, image_to_tensor, open_image
 from models.options import WorkingSize, check_saturation, parse_working_size
 from models.upsample import guided_upsample
@@ -113,6 +120,23 @@ class Colorizer(ABC):
         return {}
 
     @property
+    def takes_hints(self) -> bool:
+        """Whether this colorizer follows colour hints (`colorize(..., hints=[...])`)."""
+        return False
+
+    def check_hints(self, hints: Sequence[Hint] | None) -> list[Hint]:
+        """The hints as a list ([] for None); refused with a sentence by a colorizer that does not take them."""
+        hints = list(hints or [])
+        if hints and not self.takes_hints:
+            raise HintError(
+                f"{self.name} does not take colour hints; remove the hints or choose a hint model "
+                "(e.g. the bundled colour_hints)."
+            )
+        if not all(isinstance(hint, Hint) for hint in hints):
+            raise HintError("Hints must be models.hints.Hint objects (x, y, rgb or lab, radius).")
+        return hints
+
+    @property
     def draws_samples(self) -> bool:
         """Whether this colorizer draws several plausible colourings per photo (it declares `num_samples`)."""
         return NUM_SAMPLES in self.extra_options
@@ -158,7 +182,11 @@ class Colorizer(ABC):
         return resolved
 
     def predict_ab_flip_averaged(self, l_norm: torch.Tensor, **kwargs: Any) -> torch.Tensor:
-        """Mean of each prediction and the un-mirrored prediction of the mirrored input (one batch of 2B)."""
+        """Mean of each prediction and the un-mirrored prediction of the mirrored input (one batch of 2B); a hint
+        map is mirrored with its photo."""
+        hint_map = kwargs.pop("hint_map", None)
+        if hint_map is not None:
+            kwargs["hint_map"] = torch.cat([hint_map, hint_map.flip(-1)])
         both = self.predict_ab(torch.cat([l_norm, l_norm.flip(-1)]), **kwargs)
         straight, mirrored = both.chunk(2)
         return 0.5 * (straight + mirrored.flip(-1))
@@ -224,10 +252,12 @@ class Colorizer(ABC):
         flip_average: bool = False,
         progress_callback: ProgressCallback | None = None,
         cancel_event: threading.Event | None = None,
+        hints: Sequence[Hint] | None = None,
         **options: Any,
     ) -> list[Image.Image]:
         """Every colouring this colorizer draws of one photo (`num_samples` for a sampler, else one), each of
-        the input's size and lightness. `options`: the declared `extra_options` (defaults fill the rest)."""
+        the input's size and lightness. `options`: the declared `extra_options` (defaults fill the rest).
+        `hints`: colour points in the photo's pixels, for a colorizer that `takes_hints`."""
         (colourings,) = self._colorize(
             [image],
             working_size=working_size,
@@ -237,6 +267,7 @@ class Colorizer(ABC):
             batch_size=1,
             hooks={"progress_callback": progress_callback, "cancel_event": cancel_event},
             options=options,
+            hints=self.check_hints(hints),
         )
         return colourings
 
@@ -250,6 +281,7 @@ class Colorizer(ABC):
         flip_average: bool = False,
         progress_callback: ProgressCallback | None = None,
         cancel_event: threading.Event | None = None,
+        hints: Sequence[Hint] | None = None,
         **options: Any,
     ) -> Image.Image:
         """One colouring (a sampler's first, from its seed); the arguments of `colorize_samples`."""
@@ -263,6 +295,7 @@ class Colorizer(ABC):
             flip_average=flip_average,
             progress_callback=progress_callback,
             cancel_event=cancel_event,
+            hints=hints,
             **options,
         )[0]
 
@@ -303,6 +336,7 @@ class Colorizer(ABC):
         batch_size: int,
         hooks: dict[str, Any],
         options: Mapping[str, Any],
+        hints: Sequence[Hint] = (),
     ) -> list[list[Image.Image]]:
         # Every argument is checked before a photo is decoded or the model runs.
         check_saturation(saturation)
@@ -317,7 +351,10 @@ class Colorizer(ABC):
         def run_group(group: Sequence[PreparedImage]) -> None:
             _check_not_cancelled(hooks.get("cancel_event"))
             small = torch.cat([self.working_lightness(p, working_size, keep_aspect=keep_aspect) for p in group])
-            ab = predict(normalize_l(small), **hooks, **resolved)  # (len(group) * count, 2, h, w), image-major
+            inputs = dict(hooks)
+            if hints:  # one photo (colorize / colorize_samples): its points as a map at the working shape
+                inputs["hint_map"] = encode_hints(hints, group[0].lightness, tuple(small.shape[-2:]))
+            ab = predict(normalize_l(small), **inputs, **resolved)  # (len(group) * count, 2, h, w), image-major
             for i, prepared in enumerate(group):
                 rows = range(i * count, (i + 1) * count)
                 lightness = small[i : i + 1]

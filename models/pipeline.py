@@ -55,6 +55,10 @@ class NetworkColorizer(Colorizer):
     def num_parameters(self) -> int:
         return self.model.num_parameters()
 
+    @property
+    def takes_hints(self) -> bool:
+        return self.model.takes_hints
+
     @torch.inference_mode()
     def predict_ab(
         self,
@@ -62,6 +66,10 @@ class NetworkColorizer(Colorizer):
         *,
         progress_callback: ProgressCallback | None = None,
         cancel_event: threading.Event | None = None,
+        hint_map: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """(B, 1, h, w) normalised L -> (B, 2, h, w) normalised ab: one forward pass (nothing to report or stop)."""
-        return self.model(l_norm.to(self.device)).float().cpu()
+        """(B, 1, h, w) normalised L -> (B, 2, h, w) normalised ab: one forward pass (nothing to report or stop).
+        A hint model also takes its (B, 3, h, w) hint map (None: no hints)."""
+        if hint_map is None:
+            return self.model(l_norm.to(self.device)).float().cpu()
+        return self.model(l_norm.to(self.device), hint_map.to(self.device)).float().cpu()

@@ -14,7 +14,7 @@ import argparse
 import torch
 
 from models.base import ColorizationNet
-from models.hints import with_hint_input
+from models.hint_map import with_hint_input
 from models.metric_table import METRICS
 from trainer.hint_sampling import sample_hint_map
 

@@ -99,7 +99,6 @@ class Validator:
         self.last_grid = grid
         return metrics
 
-
     def metrics_with_hints(self, predict: Callable[..., torch.Tensor], hint_maps: torch.Tensor) -> dict[str, float]:
         """Mean metrics of a hint model given `hint_maps` (one per validation image; no grid is written)."""
         return _mean_metrics(self.predict(predict, hint_maps=hint_maps), self.targets)
