@@ -1,0 +1,64 @@
+"""`--hints` in the trainer: a hint model is built (or widened from --init_from), trained on sampled points,
+validated with and without hints, saved as a hint model, and resumes exactly (hints are redrawn per step)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from train_support import final_digests, make_photo_folder, run_trainer
+
+from models.hub import load_model
+from models.registry import create_model
+from trainer.hint_training import HINTED_PREFIX, training_hint_maps
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> Path:
+    return make_photo_folder(tmp_path_factory.mktemp("photos"))
+
+
+def _tiny_unet(dataset: Path, output_dir: Path, *extra: str) -> list[str]:
+    return [
+        "--config", "tiny", "--model", "unet_tiny", "--discriminator", "none", "--dataset", str(dataset),
+        "--output_dir", str(output_dir), "--hints", *extra,
+    ]  # fmt: skip
+
+
+def test_a_hint_model_trains_validates_with_and_without_hints_and_saves_as_one(tmp_path, photos):
+    out = run_trainer(_tiny_unet(photos, tmp_path / "run", "--final_model", "last"))
+    assert json.loads((out / "config.json").read_text())["hints"] is True
+    model = load_model(out)
+    assert model.takes_hints and "colour hints" in model.colorlab["kind"]
+    metrics = model.card_data["metrics"]
+    (row,) = [values for name, values in metrics.items() if "baseline" not in name]
+    assert "ciede2000" in row and HINTED_PREFIX + "ciede2000" in row
+
+
+def test_init_from_an_automatic_model_keeps_its_weights_and_adds_zero_hint_inputs(tmp_path, photos):
+    torch.manual_seed(0)
+    automatic = create_model("unet_tiny")
+    automatic.save_pretrained(tmp_path / "automatic")
+    argv = _tiny_unet(photos, tmp_path / "run", "--init_from", str(tmp_path / "automatic"), "--max_train_steps", "1")
+    out = run_trainer([*argv, "--val_fraction", "0", "--learning_rate", "0", "--final_model", "last"])
+    hinted = load_model(out).eval()
+    assert hinted.takes_hints
+    first = hinted.stem[0].weight
+    assert torch.count_nonzero(first[:, 1:]) == 0  # the new inputs start (and, at lr 0, stay) at zero
+    assert torch.equal(first[:, :1], automatic.stem[0].weight)
+
+
+def test_hints_are_drawn_per_step_so_a_resumed_run_equals_an_uninterrupted_one(tmp_path, photos):
+    ab = torch.rand(4, 2, 16, 16) * 2 - 1
+    assert torch.equal(training_hint_maps(ab, seed=0, step=3, rank=0), training_hint_maps(ab, seed=0, step=3, rank=0))
+    assert not torch.equal(
+        training_hint_maps(ab, seed=0, step=3, rank=0), training_hint_maps(ab, seed=0, step=4, rank=0)
+    )
+    extra = ["--val_fraction", "0", "--final_model", "last", "--max_train_steps", "5"]
+    whole = run_trainer(_tiny_unet(photos, tmp_path / "whole", *extra))
+    shutil.copytree(whole / "checkpoint-3", tmp_path / "resumed" / "checkpoint-3")
+    resumed = run_trainer(_tiny_unet(photos, tmp_path / "resumed", *extra, "--resume_from_checkpoint", "latest"))
+    assert final_digests(resumed) == final_digests(whole)
