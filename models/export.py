@@ -226,7 +226,15 @@ def load_exportable(source: str, *, revision: str | None = None) -> Colorization
             f"{source} is a diffusion colorizer (a sampling loop over a ControlNet, a U-Net and a VAE), which cannot "
             "be exported as one ONNX network; export one of the single-network colorizers (U-Net, pix2pix, baselines)."
         )
-    return load_model(folder)
+    model = load_model(folder)
+    if model.takes_hints:
+        # The exported graph has one input (L); a hint model's second input would be fixed at "no hints".
+        raise ExportError(
+            f"{source} is a hint model (it takes L and a colour-hint map), which this exporter does not support: the "
+            "ONNX graph would silently drop the hints. Export an automatic colorizer, or serve the hint model in "
+            "PyTorch (python -m models.colorize --hints)."
+        )
+    return model
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -106,6 +106,15 @@ def test_diffusion_colorizers_are_refused_with_one_sentence(tmp_path, capsys):
     assert not (tmp_path / "x.onnx").exists()
 
 
+def test_hint_models_are_refused_rather_than_exported_without_their_hints(tmp_path, capsys):
+    from models.registry import create_model
+
+    create_model("unet_tiny", hints=True).save_pretrained(tmp_path / "hinted")
+    assert main([str(tmp_path / "hinted"), "--format", "onnx", "--out", str(tmp_path / "x.onnx")]) == 2
+    assert "hint model" in capsys.readouterr().err
+    assert not (tmp_path / "x.onnx").exists()
+
+
 def test_bad_inputs_get_one_sentence(tiny_model_dir, tmp_path, capsys):
     assert main([str(tmp_path / "missing"), "--out", str(tmp_path / "x.onnx")]) == 2
     assert "neither a local model folder nor a Hub repo id" in capsys.readouterr().err
