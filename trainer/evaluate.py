@@ -12,6 +12,10 @@ pipeline (`Colorizer.colorize_batch`, model at --working_size) and is scored aga
 weight-free metrics (`trainer.metrics`) are always computed; LPIPS and FID/KID only with real ImageNet
 weights (--lpips_weights, --inception_weights, the torch hub cache, or --download_weights), otherwise
 the report says why they are missing. Results are deterministic for a --seed.
+
+`--sweep 128,256,...` also scores every model at those working sizes (`trainer.sweep`); `--hints 0,1,2,5,10,20`
+adds the hint curve: a simulated user gives each photo that many colour points from its ground truth, the same for
+every model, and hint models are scored at each count against issue 15's bars (`trainer.hint_curve`).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from models.options import parse_working_size
 from trainer.data import load_splits  # the trainer owns how datasets are opened
 from trainer.data_sources import split_names
 from trainer.fid import inception_features, load_fid_inception
+from trainer.hint_curve import DEFAULT_HINT_COUNTS, parse_hint_counts, run_hint_curve
 from trainer.inception import FIDInceptionV3
 from trainer.lpips_metric import LPIPS, load_lpips
 from trainer.metrics import image_metrics
@@ -270,6 +275,13 @@ def _sizes(text: str) -> list[int]:
     return [int(size) for size in sizes]
 
 
+def _hint_counts(text: str) -> list[int]:
+    try:
+        return parse_hint_counts(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def build_parser() -> FlagParser:
     """The command's flags, spelled with underscores (dashes are accepted too: models.flags)."""
     parser = FlagParser(prog="python -m trainer.evaluate", description=__doc__.split("\n\n")[1], allow_abbrev=False)
@@ -301,6 +313,14 @@ def build_parser() -> FlagParser:
         default=None,
         metavar="N,N,...",
         help=f"also score every model at each of these working sizes (e.g. {','.join(map(str, DEFAULT_SWEEP))})",
+    )
+    parser.add_argument(
+        "--hints",
+        type=_hint_counts,
+        default=None,
+        metavar="N,N,...",
+        help="also score every model as a simulated user gives each photo N colour hints from the ground truth "
+        f"(the hint curve, e.g. {','.join(map(str, DEFAULT_HINT_COUNTS))}; models without hint inputs at 0 only)",
     )
     parser.add_argument(
         "--fit",
@@ -386,6 +406,17 @@ def run(args: argparse.Namespace) -> Path:
             sizes=args.sweep,
             seed=args.seed,
             **pipeline,
+        )
+    if args.hints:
+        report["hints"] = run_hint_curve(
+            colorizers,
+            images,
+            counts=args.hints,
+            seed=args.seed,
+            working_size=args.working_size,
+            keep_aspect=args.keep_aspect,
+            flip_average=args.flip_average,
+            progress=False if args.no_progress else None,
         )
     return write_report(report, raw, images, Path(args.out))
 

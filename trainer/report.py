@@ -5,7 +5,8 @@
 
 Files: report.md (table, best value per column in bold, 95% bootstrap CIs), report.json (everything, JSON-safe:
 an infinite PSNR is written as the string "inf"), per_image.csv, grid.png (input | each model | ground truth
-for a few images spread evenly over the set), and charts/METRIC.png (bars with CI whiskers).
+for a few images spread evenly over the set), and charts/METRIC.png (bars with CI whiskers); with --hints also the
+hint curve's table and charts/hint_curve.png (`trainer.hint_curve`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from models.metric_table import METRICS, format_number
 from trainer.fid import frechet_distance, kernel_inception_distance
+from trainer.hint_curve import hint_curve_chart, hint_curve_lines
 from trainer.metrics import bootstrap_mean_ci
 from trainer.sweep import sweep_lines
 
@@ -234,13 +236,17 @@ def render_markdown(report: dict) -> str:
         lines += ["", *human_lines(report["human"])]
     if "sweep" in report:
         lines += ["", *sweep_lines(report["sweep"])]
+    if "hints" in report:
+        lines += ["", *hint_curve_lines(report["hints"])]
     lines += [
         "",
         "## Files",
         "",
         f"- `grid.png`: input | each model | ground truth for images {', '.join(report['grid_images'])}",
         "- `per_image.csv`: every metric for every image and model",
-        "- `charts/`: " + ", ".join(f"`{m}.png`" for m in report["metrics"]),
+        "- `charts/`: "
+        + ", ".join(f"`{m}.png`" for m in report["metrics"])
+        + (", `hint_curve.png` (ΔE2000 against the number of hints)" if "hints" in report else ""),
         "",
         "## Time (seconds, this machine)",
         "",
@@ -331,4 +337,6 @@ def write_report(report: dict, raw: dict, images: Any, out: Path) -> Path:
     charts.mkdir(exist_ok=True)
     for metric in report["metrics"]:
         bar_chart(report, metric).savefig(charts / f"{metric}.png", dpi=100)
+    if "hints" in report:
+        hint_curve_chart(report["hints"]).savefig(charts / "hint_curve.png", dpi=100)
     return out
