@@ -26,6 +26,7 @@ from models.colorizer import (  # re-exported: the pipeline's names as callers k
     ProgressCallback,
     prepare_image,
 )
+from models.hint_propagation import HintPropagation, propagate_hint_residuals
 
 __all__ = ["DEFAULT_WORKING_SIZE", "Colorizer", "NetworkColorizer", "PreparedImage", "prepare_image"]
 
@@ -38,6 +39,10 @@ class NetworkColorizer(Colorizer):
     ) -> None:
         super().__init__(name=name or type(model).__name__, card=card, device=device)
         self.model = model.to(self.device).eval()
+        # A hint model's saved setting: spread the residual at each hint after the forward pass (or None: off).
+        self.hint_propagation = (
+            HintPropagation.from_config(model.colorlab.get("hint_propagation")) if model.takes_hints else None
+        )
 
     @property
     def native_working_size(self) -> int:
@@ -69,7 +74,11 @@ class NetworkColorizer(Colorizer):
         hint_map: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """(B, 1, h, w) normalised L -> (B, 2, h, w) normalised ab: one forward pass (nothing to report or stop).
-        A hint model also takes its (B, 3, h, w) hint map (None: no hints)."""
+        A hint model also takes its (B, 3, h, w) hint map (None: no hints), and with its saved `hint_propagation`
+        setting the residual at each hint is spread to similar pixels nearby (models.hint_propagation)."""
         if hint_map is None:
             return self.model(l_norm.to(self.device)).float().cpu()
-        return self.model(l_norm.to(self.device), hint_map.to(self.device)).float().cpu()
+        ab = self.model(l_norm.to(self.device), hint_map.to(self.device)).float().cpu()
+        if self.hint_propagation is not None:
+            ab = propagate_hint_residuals(l_norm, ab, hint_map, self.hint_propagation)
+        return ab

@@ -226,3 +226,41 @@ def test_a_tiny_hint_model_learns_to_follow_a_single_hint():
         following = (model(l_norm, hint_map) - ab).abs()[hinted].mean()
         guessing = (model(l_norm) - ab).abs()[hinted].mean()
     assert following < 0.5 * guessing
+
+
+# --- hint propagation ---------------------------------------------------------------------------------------
+def test_propagation_pulls_the_hinted_region_to_the_hint_and_leaves_other_regions_alone():
+    from models.hint_propagation import HintPropagation, propagate_hint_residuals
+
+    # left half dark, right half light; the network predicted gray everywhere; one hint on the left half
+    l_norm = torch.full((1, 1, 32, 32), 0.6)
+    l_norm[..., :16] = -0.6
+    predicted = torch.zeros(1, 2, 32, 32)
+    hint_map = torch.zeros(1, HINT_CHANNELS, 32, 32)
+    hint_map[0, 0, 15:18, 4:7], hint_map[0, 1, 15:18, 4:7], hint_map[0, 2, 15:18, 4:7] = 0.4, -0.2, 1.0
+    out = propagate_hint_residuals(l_norm, predicted, hint_map, HintPropagation())
+    assert float(out[0, 0, 16, 5]) == pytest.approx(0.4, abs=0.03)  # at the hint: the hint's colour
+    assert float(out[0, 0, 2, 12]) > 0.2  # same lightness nearby: pulled most of the way
+    assert float(out[0, :, :, 16:].abs().max()) < 1e-3  # across the lightness edge: untouched
+    assert torch.equal(propagate_hint_residuals(l_norm, predicted, torch.zeros_like(hint_map), HintPropagation()),
+                       predicted)  # fmt: skip
+    with pytest.raises(ValueError, match="positive number"):
+        HintPropagation(sigma_space=0)
+    with pytest.raises(ValueError, match="unknown setting"):
+        HintPropagation.from_config({"sigma": 1})
+    assert HintPropagation.from_config(False) is None and HintPropagation.from_config(None) is None
+
+
+def test_a_hint_model_with_the_saved_setting_propagates_and_one_without_does_not():
+    network = create_model("unet_tiny", hints=True).eval()
+    plain_hints = NetworkColorizer(network, name="raw")
+    network_with = create_model("unet_tiny", hints=True).eval()
+    network_with.load_state_dict(network.state_dict())
+    network_with.colorlab["hint_propagation"] = {"sigma_space": 0.25, "sigma_lightness": 0.1, "fade": 0.05}
+    propagating = NetworkColorizer(network_with, name="propagating")
+    hints = [Hint(x=32, y=24, rgb=(30, 60, 220), radius=4)]
+    raw = np.asarray(plain_hints.colorize(_photo(), hints=hints)).astype(int)
+    spread = np.asarray(propagating.colorize(_photo(), hints=hints)).astype(int)
+    assert np.array_equal(np.asarray(propagating.colorize(_photo())), np.asarray(plain_hints.colorize(_photo())))
+    blue_raw, blue_spread = raw[24, 32, 2] - raw[24, 32, 0], spread[24, 32, 2] - spread[24, 32, 0]
+    assert blue_spread > blue_raw + 30  # the untrained network ignores the hint; propagation brings it

@@ -15,6 +15,7 @@ import torch
 
 from models.base import ColorizationNet
 from models.hint_map import with_hint_input
+from models.hint_propagation import HintPropagation
 from models.metric_table import METRICS
 from trainer.hint_sampling import sample_hint_map
 
@@ -28,6 +29,9 @@ def make_hint_model(model: ColorizationNet, args: argparse.Namespace) -> Coloriz
         return model
     hinted = with_hint_input(model)
     hinted.card_data.setdefault("variant", model.card_data.get("variant", args.model))
+    # served with the residual at each hint spread to similar pixels (models.hint_propagation); the saved setting
+    # can be tuned on validation afterwards or set to false
+    hinted.colorlab.setdefault("hint_propagation", HintPropagation().to_config())
     return hinted
 
 
