@@ -88,5 +88,6 @@ def hints_usage_section() -> str:
         'color = colorizer.colorize(Image.open("photo.jpg"), hints=hints)\n```\n\n'
         "From the command line, for one photo: `colorlab-colorize --model PATH_OR_REPO_ID photo.jpg --hints "
         "hints.json --out colorized/`, where hints.json is a JSON list such as "
-        '`[{"x": 412, "y": 230, "rgb": [200, 30, 40]}, {"x": 80, "y": 40, "rgb": "#3060c0", "radius": 12}]`.'
+        '`[{"x": 412, "y": 230, "rgb": [200, 30, 40]}, {"x": 80, "y": 40, "rgb": "#3060c0", "radius": 12}]`.\n\n'
+        "The ONNX export (`colorlab-export`) has one input, L, so it refuses hint models: run this one in PyTorch."
     )

@@ -15,6 +15,7 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from models.hint_card import hint_curve_section, hints_usage_section
 from models.hub_files import looks_like_repo_id
 from models.metric_table import METRICS
 
@@ -128,6 +129,8 @@ def training_sections(info: dict[str, Any], *, what: str, samples_caption: str) 
         )
     if info.get("sweep"):
         sections.append(_sweep_section(info["sweep"]))
+    if info.get("hint_curve"):
+        sections.append(hint_curve_section(info["hint_curve"]))
     if info.get("sample_grid"):
         sections.append(f"## Samples\n{samples_caption}\n\n![samples]({info['sample_grid']})")
     if info.get("notes"):
@@ -265,6 +268,9 @@ def render_model_card(model: Any) -> ModelCard:
     )
     sections.append(limitations_section(info, trained=bool(info.get("steps"))))
     sections.append(usage_section('color = colorizer.colorize(Image.open("photo.jpg"))  # full resolution'))
-    working_size = int(getattr(model, "native_working_size", None) or 256)
-    sections.append(onnx_section(model.size_multiple, working_size // model.size_multiple * model.size_multiple))
+    if getattr(model, "takes_hints", False):
+        sections.append(hints_usage_section())  # and no ONNX section: colorlab-export refuses hint models
+    else:
+        working_size = int(getattr(model, "native_working_size", None) or 256)
+        sections.append(onnx_section(model.size_multiple, working_size // model.size_multiple * model.size_multiple))
     return ModelCard(f"---\n{card_data.to_yaml()}\n---\n\n" + "\n\n".join(sections) + "\n")

@@ -1,0 +1,114 @@
+"""Write a `trainer.evaluate --hints` result into a hint model's card (the "Hint curve" section).
+
+    python -m trainer.evaluate --models colour_hints=weights/colour_hints --dataset data/corpus --split validation \
+        --image_size 512 --hints 0,1,2,5,10,20 --out outputs/eval_hints
+    python -m trainer.card_hints --report outputs/eval_hints/report.json --model weights/colour_hints \
+        --name colour_hints
+
+Bundling a hint model is training it, scoring it as a simulated user gives it more and more colour points, then
+this step, so the card says how much the points help and whether issue 15's bars are met. As with the working-size
+sweep (`trainer.card_sweep`), the curve lives in the config's `colorlab.training` block (the card is regenerated
+from it, so a re-save keeps it), and the model is re-saved through the atomic writer in its own dtype.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from models.flags import FlagParser
+from models.hub import load_model, save_model_atomically
+
+
+def hint_curve_for_card(report: dict[str, Any], name: str, *, source: str | None = None) -> dict[str, Any]:
+    """The card's hint-curve block for model `name` of an evaluate report: the command that reproduces it (naming
+    the model by `source`, default the report's), the split, images and seed, each count's metrics (rounded as the
+    card shows them) and the bars' verdicts."""
+    curve = report.get("hints")
+    if not curve:
+        raise ValueError("the report has no hint curve; run trainer.evaluate with --hints 0,1,2,5,10,20")
+    hint_models = [m for m, entry in curve["models"].items() if entry["takes_hints"]]
+    if name not in hint_models:
+        if name in curve["models"]:
+            raise ValueError(f"{name} does not take hints, so it has no hint curve; pass a hint model's --name.")
+        known = ", ".join(hint_models) or "none (no model of that report takes hints)"
+        raise ValueError(f"the hint curve has no model named {name!r}; pass --name with one of: {known}.")
+    config = report.get("config", {})
+    source = source or config.get("sources", {}).get(name, name)
+    command = (
+        f"python -m trainer.evaluate --models {shlex.quote(str(source))} --dataset {config.get('dataset', '?')} "
+        f"--split {config.get('split', 'validation')} --image_size {config.get('image_size', '?')} "
+        f"--hints {','.join(str(c) for c in curve['counts'])} --seed {curve['seed']}"
+    )
+    counts = {
+        str(count): {metric: round(float(value), 4) for metric, value in row.items()}
+        for count, row in curve["models"][name]["counts"].items()
+    }
+    bars = {
+        key: (round(float(value), 4) if isinstance(value, float) else value)
+        for key, value in curve["bars"][name].items()
+    }
+    return {
+        "command": command,
+        "split": config.get("split", "validation"),
+        "n_images": report.get("n_images"),
+        "seed": curve["seed"],
+        "counts": counts,
+        "bars": bars,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = FlagParser(prog="python -m trainer.card_hints", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--report", required=True, help="report.json written by trainer.evaluate --hints.")
+    parser.add_argument("--model", required=True, help="The saved hint model folder whose card gets the curve.")
+    parser.add_argument("--name", required=True, help="The model's name in the report (the NAME of NAME=PATH).")
+    parser.add_argument(
+        "--source",
+        default=None,
+        help="How the card's command names the model, e.g. its bundled folder when the report evaluated the "
+        "training output (default: the report's PATH).",
+    )
+    args = parser.parse_args(argv)
+    try:
+        report = json.loads(Path(args.report).read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        print(
+            f"error: could not read {args.report} ({error}); pass the report.json of a trainer.evaluate run.",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        block = hint_curve_for_card(report, args.name, source=args.source)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except (KeyError, TypeError, AttributeError):
+        print(
+            f"error: {args.report} is not a trainer.evaluate --hints report; pass the report.json it wrote.",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        model = load_model(args.model)
+        if not model.takes_hints:
+            print(
+                f"error: {args.model} does not take hints, so its card gets no hint curve; pass the hint model's "
+                "folder.",
+                file=sys.stderr,
+            )
+            return 2
+        model.card_data["hint_curve"] = block
+        save_model_atomically(model, args.model)
+    except (OSError, ValueError) as error:
+        print(f"error: could not update {args.model} ({error}); nothing was changed.", file=sys.stderr)
+        return 2
+    print(f"{args.model}: hint curve over {', '.join(block['counts'])} hints written to the card.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
