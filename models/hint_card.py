@@ -30,12 +30,10 @@ def verdict_lines(verdicts: dict[str, Any]) -> list[str]:
     """Issue 15's two bars as markdown bullets, each with its measured value and whether it is met."""
     reduction = verdicts.get("ciede2000_reduction")
     error = verdicts.get("hint_error")
-    if not isinstance(reduction, int | float):
-        reduction_text = ""
-    elif reduction >= 0:
-        reduction_text = f" (measured: {100 * reduction:.1f} % lower)"
-    else:
-        reduction_text = f" (measured: {-100 * reduction:.1f} % higher)"
+    reduction_text = ""
+    if isinstance(reduction, int | float):
+        percent = round(100 * reduction, 1)  # -0.04 % reads "0.0 % lower", not "-0.0 % lower"
+        reduction_text = f" (measured: {abs(percent):.1f} % {'lower' if percent >= 0 else 'higher'})"
     error_text = f" (measured: {error:.2f} on average)" if isinstance(error, int | float) else ""
     return [
         f"- With {BAR_COUNT} hints, CIEDE2000 at least {100 * CIEDE_REDUCTION_BAR:.0f} % lower than with 0 hints"

@@ -250,7 +250,12 @@ def render_model_card(model: Any) -> ModelCard:
         f"- class: `{architecture}`"
         + (f" (registry variant `{info['variant']}`)" if info.get("variant") else "")
         + f"\n- parameters: {parameters:,} ({parameters / 1e6:.2f} M)"
-        + f"\n- input: L / 50 - 1, shape (B, 1, H, W), H and W multiples of {model.size_multiple}"
+        + (
+            "\n- input: L / 50 - 1 and a colour-hint map (hinted a / 110, b / 110 and a mask that is 1 at the "
+            f"hints; all zero without hints), shape (B, 4, H, W), H and W multiples of {model.size_multiple}"
+            if getattr(model, "takes_hints", False)
+            else f"\n- input: L / 50 - 1, shape (B, 1, H, W), H and W multiples of {model.size_multiple}"
+        )
         + (
             "\n- output: 529 colour-bin logits at 1/4 resolution, decoded as the annealed mean "
             f"(temperature {model.temperature}) to ab / 110, shape (B, 2, H, W)"

@@ -17,6 +17,7 @@ from skimage import data
 from skimage.color import rgb2lab
 
 from models.colorizer import Colorizer
+from models.hint_card import verdict_lines
 from models.hint_map import encode_hints
 from models.hints import MAX_HINT_HALF_SIDE, MAX_HINTS
 from models.hub import load_model
@@ -145,6 +146,7 @@ def test_a_model_that_follows_hints_gets_a_falling_curve_and_meets_the_hint_erro
     assert curve["bars"]["painter"]["hint_error_met"] is True
     assert "automatic" not in curve["bars"]
     assert curve["seed"] == 1 and curve["counts"] == [0, 5, 10, 20]
+    assert curve["grid"] == 64  # the points are drawn at the hint model's working size, as in training
 
     # the same seed gives the same hints, so the same curve
     assert (
@@ -174,6 +176,10 @@ def test_a_model_that_ignores_hints_fails_both_bars_and_the_report_says_so():
     text = "\n".join(hint_curve_lines(curve))
     assert "CIEDE2000 at least 30 % lower than with 0 hints (measured: 4.2 % lower): **not met**" in text
     assert "within 5 CIEDE2000 of the hint (measured: 20.00 on average): **not met**" in text
+    worse = bar_verdicts({"takes_hints": True, "counts": {0: {"ciede2000": 10.0}, 10: {"ciede2000": 10.5}}})
+    assert "(measured: 5.0 % higher): **not met**" in verdict_lines(worse)[0]
+    assert "(measured: 0.0 % lower)" in verdict_lines({"ciede2000_reduction": -0.0001})[0]
+    assert "not measured (evaluate with 10 in --hints)" in verdict_lines({})[1]
 
 
 def test_evaluate_hints_writes_the_curve_chart_and_report_fields(tmp_path, photos):
@@ -286,6 +292,7 @@ def test_the_cli_writes_the_curve_into_a_hint_models_card_and_a_resave_keeps_it(
     assert "## Colour hints" in card and "--hints hints.json" in card
     assert "hints = [Hint(x=412, y=230, rgb=(200, 30, 40))" in card and "hints=hints" in card
     assert "## Run with ONNX Runtime" not in card  # colorlab-export refuses hint models
+    assert "- input: L / 50 - 1 and a colour-hint map" in card and "shape (B, 4, H, W)" in card
 
     model = load_model(folder)
     assert model.card_data["hint_curve"]["counts"]["1"]["ciede2000"] == 11.6

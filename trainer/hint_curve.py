@@ -65,6 +65,15 @@ def parse_hint_counts(text: str) -> list[int]:
     return sorted(set(counts))
 
 
+def hint_grid(colorizers: Sequence[Any], working_size: WorkingSize = None) -> int:
+    """The side of the square grid the simulated user draws its points on: the working size the hint models run
+    at (the first hint model's, so its patches are exactly the 1x1 to 7x7 it was trained with), the same for all."""
+    hinted = [c for c in colorizers if c.takes_hints]
+    if hinted:
+        return hinted[0].working_side(working_size)
+    return int(working_size) if isinstance(working_size, int) else DEFAULT_WORKING_SIZE
+
+
 def draw_simulated_hints(images: Any, *, count: int, seed: int, grid: tuple[int, int]) -> list[list[SimulatedHint]]:
     """`count` simulated hints for each ground-truth photo of `images` (`trainer.evaluate.EvalImages`)."""
     drawn = []
@@ -98,7 +107,7 @@ def run_hint_curve(
     """{"counts", "seed", "grid", "edge_share", "models": {name: {"takes_hints", "counts": {n: {metric: mean}}}},
     "bars": {name: verdicts}} for `colorizers` (`models.colorizer.Colorizer`s) on `images`."""
     counts = sorted({int(n) for n in counts})
-    side = int(working_size) if isinstance(working_size, int) else DEFAULT_WORKING_SIZE
+    side = hint_grid(colorizers, working_size)
     drawn = draw_simulated_hints(images, count=max(counts), seed=seed, grid=(side, side))
     models: dict[str, dict[str, Any]] = {}
     jobs = sum(len(counts) if c.takes_hints else int(0 in counts) for c in colorizers) * len(images.rgb)
