@@ -10,10 +10,15 @@ Standard library only, so a script can call `use_serving_environment` before any
 from __future__ import annotations
 
 import os
-import statistics
 import sys
-import time
-from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # models.timing, from any working directory
+
+# standard library only; the precision chooser (models.precision) times its paths with it too
+from models.timing import alternate
+
+__all__ = ["MALLOC_ENV", "alternate", "use_serving_environment"]
 
 # The Makefile's malloc settings (../shared/ARCHITECTURE.md: large tensors are reused instead of returned to the OS).
 MALLOC_ENV = {
@@ -29,18 +34,3 @@ def use_serving_environment() -> None:
     if any(os.environ.get(key) != value for key, value in MALLOC_ENV.items()) or "OMP_WAIT_POLICY" not in os.environ:
         environment = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, **MALLOC_ENV}
         os.execve(sys.executable, [sys.executable, *sys.argv], environment)
-
-
-def alternate(variants: dict[str, Callable[[], object]], rounds: int) -> dict[str, tuple[float, float]]:
-    """Median (wall s, CPU s) of each variant, run round-robin so load changes hit all of them alike; the first
-    round warms up and is dropped."""
-    times: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
-    for _ in range(rounds + 1):
-        for name, run in variants.items():
-            wall, cpu = time.perf_counter(), time.process_time()
-            run()
-            times[name].append((time.perf_counter() - wall, time.process_time() - cpu))
-    return {
-        name: (statistics.median(t[0] for t in rows[1:]), statistics.median(t[1] for t in rows[1:]))
-        for name, rows in times.items()
-    }

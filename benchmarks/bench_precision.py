@@ -1,0 +1,250 @@
+"""python benchmarks/bench_precision.py [--quick] [--models ...] [--sizes 256,512] [--batches 1,8] [--compile target]
+
+Every precision path (models.precision_paths: fp32, channels_last, folded_bn, bf16, compile, int8) for every bundled
+single-network colorizer and the paper-size pix2pix_unet256 (random weights: speed does not depend on them), at each
+batch size and working size: ms per image and the ratio to plain eager fp32, timed in one process with the paths
+run in turn (models.timing.alternate, median of --rounds), so the ratios hold on a busy machine and the absolute
+times do not. Quality per path at the model's native working size on the first --photos photos of
+data/corpus/validation (CIEDE2000 and ab-AuC to the photos, change from fp32; ΔE to fp32's colours), "unavailable"
+without them. Then the targets of issue 14, printed as met or missed with their figure, never lowered:
+
+- pix2pix_unet256 forward at batch 1, 256 px: the fastest path at most 0.5x the eager fp32 time (same process);
+- the fraction of this CPU's peak FLOP/s each model's fastest path reaches (peak: a large fp32 matmul, and a bf16
+  matmul where the CPU has bf16 instructions; model FLOPs from torch.utils.flop_counter at each shape).
+
+`--compile target` (default) measures torch.compile only for pix2pix_unet256 at batch 1, 256 px (it compiles again
+for every shape: minutes each on a small CPU; the compile time is printed); `--compile all` for every row, `none`
+never. On 2 quiet cores the default run takes about 4-5 minutes; `--quick` (colour_l1 and pix2pix_unet256, batch 1,
+256 px, 2 rounds, no compile) under a minute. Re-executes itself with the serving malloc settings (bench_support).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import bench_support
+
+bench_support.use_serving_environment()  # before torch loads OpenMP and malloc settles
+
+import copy  # noqa: E402
+
+import torch  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+
+from models.flags import FlagParser  # noqa: E402
+from models.hub import load_model  # noqa: E402
+from models.precision_paths import (  # noqa: E402
+    PATHS,
+    REFERENCE,
+    cpu_description,
+    cpu_supports_bf16,
+    prepare_network,
+    unavailable_reason,
+)
+from models.precision_quality import (  # noqa: E402
+    CORPUS,
+    calibration_photos,
+    colour_distance,
+    l_norm_of,
+    score_network,
+    validation_photos,
+)
+from models.registry import create_model  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_MODELS = [
+    "weights/colour_l1",
+    "weights/colour_classes",
+    "weights/unet_l1",
+    "weights/autoencoder",
+    "weights/pix2pix",
+    "pix2pix_unet256",
+]
+TARGET_MODEL, TARGET_RATIO = "pix2pix_unet256", 0.5
+
+
+def load(name: str) -> torch.nn.Module:
+    if (REPO / name).is_dir() or Path(name).is_dir():
+        return load_model(name if Path(name).is_dir() else REPO / name).eval()
+    torch.manual_seed(0)
+    return create_model(name).eval()
+
+
+PEAK_SIDE = 1024
+
+
+def peak_runners() -> dict[str, Callable[[], object]]:
+    """A PEAK_SIDE^2 matmul per number format this CPU runs natively (fp32 always; bf16 where the CPU has bf16
+    instructions; int8 through torch._int_mm), timed inside the same round-robin as the models, so that the
+    fraction of peak compares two figures taken under the same load."""
+    a, b = torch.randn(PEAK_SIDE, PEAK_SIDE), torch.randn(PEAK_SIDE, PEAK_SIDE)
+    runners = {"fp32": (a, b, torch.matmul)}
+    if cpu_supports_bf16():
+        runners["bf16"] = (a.bfloat16(), b.bfloat16(), torch.matmul)
+    if hasattr(torch, "_int_mm"):
+        a8, b8 = (
+            torch.randint(-128, 128, a.shape, dtype=torch.int8),
+            torch.randint(-128, 128, b.shape, dtype=torch.int8),
+        )
+        runners["int8"] = (a8, b8, torch._int_mm)
+    return {f"peak {k}": (lambda a=a, b=b, f=f: f(a, b)) for k, (a, b, f) in runners.items()}
+
+
+PEAK_FLOP = 2 * PEAK_SIDE**3
+PEAK_OF_PATH = {"bf16": "peak bf16", "int8": "peak int8"}  # every other path computes in fp32
+
+
+def model_flops(model: torch.nn.Module, batch: int, side: int) -> float:
+    counter = FlopCounterMode(display=False)
+    with counter, torch.inference_mode():
+        model(torch.zeros(batch, 1, side, side))
+    return float(counter.get_total_flops())
+
+
+def quality_rows(name: str, model: torch.nn.Module, prepared: dict, photos: list, source: str) -> dict[str, str]:
+    """'CIEDE2000 change / ab-AuC change / ΔE to fp32' per path at the native working size."""
+    if not photos:
+        return dict.fromkeys(prepared, f"unavailable: no validation photos ({source})")
+    side = int(getattr(model, "native_working_size", None) or 256)
+    scores = {path: score_network(network, photos, side) for path, network in prepared.items()}
+    base = scores[REFERENCE]
+    return {
+        path: f"{s['ciede2000'] - base['ciede2000']:+.3f} / {s['ab_auc'] - base['ab_auc']:+.4f} / "
+        f"{colour_distance(s['lab'], base['lab']):.3f}"
+        for path, s in scores.items()
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = FlagParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS)
+    parser.add_argument("--sizes", default="256,512")
+    parser.add_argument("--batches", default="1,8")
+    parser.add_argument("--paths", default=",".join(PATHS))
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--photos", type=int, default=4)
+    parser.add_argument("--compile", choices=["none", "target", "all"], default="target")
+    parser.add_argument("--quick", action="store_true", help="smoke check: 2 models, batch 1, 256 px, 2 rounds")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.models, args.sizes, args.batches, args.rounds, args.photos, args.compile = (
+            ["weights/colour_l1", TARGET_MODEL],
+            "256",
+            "1",
+            2,
+            2,
+            "none",
+        )
+    sizes = [int(s) for s in args.sizes.split(",")]
+    batches = [int(b) for b in args.batches.split(",")]
+    paths = [p for p in args.paths.split(",") if p]
+    started_all = time.perf_counter()
+    load_now = os.getloadavg()[0]
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); {cpu_description()}")
+    print(f"load average {load_now:.1f} on {os.cpu_count()} cores at the start (ratios are paired; ms are not)")
+    peaks = peak_runners()
+    print(f"peak: {PEAK_SIDE}^2 matmuls ({', '.join(peaks)}), timed in each round-robin beside the models")
+    have_corpus = (CORPUS / "validation").is_dir()
+    photos, source = validation_photos(args.photos) if have_corpus else ([], f"no {CORPUS / 'validation'}")
+    print(f"quality on: {source}\n")
+    verdicts = []
+    for name in args.models:
+        model = load(name)
+        native = int(getattr(model, "native_working_size", None) or 256)
+        prepared, notes = {REFERENCE: model}, {}
+        for path in paths:
+            if path == REFERENCE:
+                continue
+            if path == "compile" and args.compile == "none":
+                notes[path] = "not measured (--compile none)"
+                continue
+            if path == "compile" and args.compile == "target" and name != TARGET_MODEL:
+                notes[path] = "not measured (--compile all measures it)"
+                continue
+            reason = unavailable_reason(model, path)
+            if reason is not None:
+                notes[path] = f"skipped: {reason}"
+                continue
+            started = time.perf_counter()
+            calibration = calibration_photos(native) if path == "int8" else None
+            prepared[path] = prepare_network(copy.deepcopy(model), path, calibration=calibration)
+            notes[path] = f"prepared in {time.perf_counter() - started:.1f} s"
+        quality = quality_rows(name, model, prepared, photos, source) if args.photos else {}
+        print(f"## {name} ({model.num_parameters() / 1e6:.1f} M parameters, native {native} px)")
+        print(
+            "| path | " + " | ".join(f"b{b} {s}px ms/img (x fp32)" for s in sizes for b in batches) + " | "
+            "CIEDE2000 chg / ab-AuC chg / ΔE to fp32 | note |"
+        )
+        print("|---" * (3 + len(sizes) * len(batches)) + "|")
+        cells: dict[str, list[str]] = {path: [] for path in prepared}
+        best_fraction, peak_line = {}, []
+        for side in sizes:
+            for batch in batches:
+                x = torch.cat([l_norm_of(p, side) for p in photos] or [torch.rand(1, 1, side, side) * 2 - 1])
+                x = x.repeat((batch + len(x) - 1) // len(x), 1, 1, 1)[:batch].contiguous()
+                shape_paths = {
+                    p: n
+                    for p, n in prepared.items()
+                    if p != "compile" or (side, batch) == (256, 1) or args.compile == "all"
+                }
+
+                def runner(network: torch.nn.Module, x: torch.Tensor = x):
+                    def forward() -> None:
+                        with torch.inference_mode():
+                            network(x)
+
+                    return forward
+
+                variants = {p: runner(n) for p, n in shape_paths.items()} | peaks
+                if "compile" in variants:  # the first call at a new shape compiles
+                    started = time.perf_counter()
+                    variants["compile"]()
+                    notes["compile"] = f"compiled {batch}x{side}px in {time.perf_counter() - started:.0f} s"
+                timings = bench_support.alternate(variants, args.rounds)
+                flops = model_flops(model, batch, side)
+                base = timings[REFERENCE][0]
+                peak_rates = {k: PEAK_FLOP / timings[k][0] for k in peaks}
+                peak_line.append(f"{batch}x{side}px " + ", ".join(f"{k} {v / 1e9:.0f}" for k, v in peak_rates.items()))
+                for path in prepared:
+                    if path not in timings:
+                        cells[path].append("not measured")
+                        continue
+                    wall = timings[path][0]
+                    cells[path].append(f"{1000 * wall / batch:.1f} ({wall / base:.2f}x)")
+                    peak_name = PEAK_OF_PATH.get(path, "peak fp32")
+                    fraction = flops / wall / peak_rates.get(peak_name, peak_rates["peak fp32"])
+                    key = (batch, side)
+                    if key not in best_fraction or wall < best_fraction[key][1]:
+                        best_fraction[key] = (path, wall, fraction, flops, peak_name)
+                if name == TARGET_MODEL and (batch, side) == (1, 256):
+                    best = min(timings, key=lambda p: timings[p][0])
+                    ratio = timings[best][0] / base
+                    verdicts.append(
+                        f"{TARGET_MODEL} batch 1 at 256 px <= {TARGET_RATIO}x eager fp32: "
+                        f"{'met' if ratio <= TARGET_RATIO else 'MISSED'} - fastest path {best} at {ratio:.2f}x "
+                        f"({1000 * timings[best][0]:.0f} ms vs {1000 * base:.0f} ms, measured in one process)"
+                    )
+        for path in list(prepared) + [p for p in notes if p not in prepared]:
+            row = cells.get(path) or ["-"] * (len(sizes) * len(batches))
+            print(f"| {path} | " + " | ".join(row) + f" | {quality.get(path, '-')} | {notes.get(path, '')} |")
+        print("paired matmul peaks, GFLOP/s: " + "; ".join(peak_line))
+        for (batch, side), (path, wall, fraction, flops, peak_name) in best_fraction.items():
+            verdicts.append(
+                f"{name} batch {batch} {side}px: fastest path {path} reaches {100 * fraction:.0f} % of the "
+                f"{peak_name} matmul ({flops / batch / 1e9:.2f} GFLOP/img, {flops / wall / 1e9:.1f} GFLOP/s)"
+            )
+        print(flush=True)
+    print("## targets")
+    for line in verdicts:
+        print(f"- {line}")
+    print(f"\n{time.perf_counter() - started_all:.0f} s in all; load average {os.getloadavg()[0]:.1f} at the end")
+
+
+if __name__ == "__main__":
+    main()
