@@ -20,6 +20,7 @@ from models.model_card import (
     limitations_section,
     training_sections,
     usage_section,
+    widget_examples,
 )
 
 if TYPE_CHECKING:
@@ -65,6 +66,7 @@ def render_diffusion_card(
         tags=["colorlab", "image-colorization", "controlnet", "diffusers", "stable-diffusion"],
         datasets=hub_dataset_ids(info.get("dataset")),
         eval_results=eval_results(info),
+        widget=widget_examples(info),
     )
     if tiny:
         base_text = "the tiny in-code base"

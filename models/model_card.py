@@ -1,7 +1,7 @@
 """Model cards (README.md with Hub metadata) for saved colorizers.
 
 The network supplies architecture and size; the trainer adds `card_data` (dataset, steps, command,
-validation metrics, sample grid file), so a card read on the Hub says how the weights were made. The
+validation metrics, sample grid file, widget example), so a card read on the Hub says how the weights were made. The
 validation metrics also go into the front matter as `model-index` results, which the Hub shows as an
 evaluation table; `datasets:` and the results' dataset type name a Hub dataset only when the training data
 was one, never a local path.
@@ -97,6 +97,18 @@ def eval_results(info: dict[str, Any]) -> list[EvalResult] | None:
         if isinstance(value, int | float) and value == value and abs(value) != float("inf")  # YAML has no NaN/inf
     ]
     return results or None
+
+
+def widget_examples(info: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The card's `widget:` examples (input `src`, `output.url`, `example_title`: the Hub's image-to-image widget
+    and gallery) from the trainer's `widget_example` entry; its files are relative to the model folder."""
+    entry = info.get("widget_example")
+    if not isinstance(entry, dict) or not entry.get("src"):
+        return None
+    example: dict[str, Any] = {"src": str(entry["src"]), "example_title": str(entry.get("title") or "Example")}
+    if entry.get("output"):
+        example["output"] = {"url": str(entry["output"])}
+    return [example]
 
 
 def _metrics_table(metrics: dict[str, dict[str, float]]) -> str:
@@ -240,6 +252,7 @@ def render_model_card(model: Any) -> ModelCard:
         tags=["colorlab", "image-colorization", "image-to-image", architecture],
         datasets=hub_dataset_ids(info.get("dataset")),
         eval_results=eval_results(info),
+        widget=widget_examples(info),
     )
     sections = [
         f"# {title}",

@@ -10,6 +10,7 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
+import torch
 import yaml
 from huggingface_hub import ModelCard, SpaceCard, metadata_load
 from PIL import Image
@@ -19,7 +20,9 @@ from models.diffusion_card import render_diffusion_card
 from models.diffusion_tiny import build_tiny_components
 from models.hub import load_model
 from models.model_card import METRIC_LABELS, render_model_card
+from models.pipeline import NetworkColorizer
 from models.registry import create_model
+from models.widget_example import WIDGET_INPUT, WIDGET_OUTPUT, write_widget_example
 from space import deploy
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -98,6 +101,70 @@ def test_bundled_models_render_cards_with_model_index_and_no_local_dataset_id(fo
         dataset_name="ColorLab open photo corpus",
     )
     assert "## Limitations" in card.text and "## Validation metrics" in card.text
+
+
+def _check_widget(card: ModelCard, folder: Path, *, with_output: bool = True) -> None:
+    """The Hub's widget examples: an input image and (for a network) its colouring, both files of the folder."""
+    (example,) = card.data.widget
+    assert example["example_title"]
+    source = folder / example["src"]
+    assert source.is_file(), f"the widget input {example['src']} is not in {folder}"
+    with Image.open(source) as image:
+        assert image.mode == "L"  # the model's input: a gray photo
+        size = image.size
+    if with_output:
+        output = folder / example["output"]["url"]
+        assert output.is_file(), f"the widget output {example['output']['url']} is not in {folder}"
+        with Image.open(output) as image:
+            assert image.mode == "RGB" and image.size == size
+    else:
+        assert "output" not in example
+    # Each example file stays tiny: the bundled weights have a size budget.
+    assert all(
+        (folder / name).stat().st_size < 60_000 for name in (WIDGET_INPUT, WIDGET_OUTPUT) if (folder / name).exists()
+    )
+
+
+@pytest.mark.parametrize("folder", BUNDLED, ids=[p.name for p in BUNDLED])
+def test_bundled_cards_have_a_widget_example_whose_files_the_folder_holds(folder: Path) -> None:
+    card = ModelCard.load(folder / "README.md")  # the file a user downloads from the Hub
+    assert metadata_load(folder / "README.md") == card.data.to_dict()
+    _check_widget(card, folder)
+    rendered = ModelCard(str(render_model_card(load_model(folder))))  # the card stays what its config renders
+    assert rendered.data.widget == card.data.widget
+
+
+def test_a_saved_model_with_a_widget_example_points_at_its_own_files(tmp_path: Path) -> None:
+    folder = tmp_path / "model"
+    model = create_model("unet_tiny")
+    model.card_data.update(_trained_card_data("someone/old-photos"))
+    model.card_data["widget_example"] = write_widget_example(NetworkColorizer(model), folder)
+    card = _saved_card(model, folder)
+    _check_widget(card, folder)
+    front = yaml.safe_load(_front_matter(str(card)))
+    assert front["widget"][0]["src"] == WIDGET_INPUT and front["widget"][0]["output"] == {"url": WIDGET_OUTPUT}
+
+
+def test_a_card_without_a_widget_example_has_no_widget(tmp_path: Path) -> None:
+    card = _saved_card(create_model("unet_tiny"), tmp_path / "model")
+    assert getattr(card.data, "widget", None) is None and "widget" not in _front_matter(str(card))
+
+
+def test_the_widget_command_adds_the_example_and_keeps_the_weights(tmp_path: Path) -> None:
+    from models.hub import save_model_atomically
+    from models.widget_example import main
+
+    folder = tmp_path / "model"
+    model = create_model("unet_tiny")
+    model.card_data.update(_trained_card_data("someone/old-photos"))
+    save_model_atomically(model, folder, dtype=torch.float16)
+    weights = (folder / "model.safetensors").read_bytes()
+    assert main(["--model", str(folder)]) == 0
+    assert (folder / "model.safetensors").read_bytes() == weights  # same dtype, same bytes
+    card = ModelCard.load(folder / "README.md")
+    _check_widget(card, folder)
+    _check_model_index(card, metrics=METRICS, dataset_type="someone/old-photos", dataset_name="someone/old-photos")
+    assert main(["--model", str(tmp_path / "missing")]) == 2
 
 
 def test_a_hub_dataset_is_named_in_datasets_and_the_results(tmp_path: Path) -> None:
@@ -188,6 +255,14 @@ def test_diffusion_card_names_only_a_hub_base_model(tiny_components, base_model:
     if base_model.startswith("/"):
         assert base_model not in card.text  # a local base is named by its folder name only
     _check_model_index(card, metrics=METRICS, dataset_type="someone/old-photos", dataset_name="someone/old-photos")
+
+
+def test_diffusion_card_has_the_widget_input_written_beside_it(tiny_components, tmp_path: Path) -> None:
+    card_data = _trained_card_data("someone/old-photos")
+    card_data["widget_example"] = write_widget_example(None, tmp_path)  # as the ControlNet trainer does
+    settings = DiffusionSettings(base_model="tiny", includes_base=False)
+    card = ModelCard(str(render_diffusion_card(tiny_components, settings, card_data)))
+    _check_widget(card, tmp_path, with_output=False)
 
 
 def test_diffusion_card_with_a_local_dataset_and_base_has_no_local_paths(tiny_components, tmp_path: Path) -> None:

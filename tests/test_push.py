@@ -27,7 +27,15 @@ from models.hub import load_model
 from trainer.checkpoints import list_checkpoints
 from trainer.push import IGNORE_PATTERNS, main, push_output
 
-FINAL_MODEL_FILES = {"README.md", "config.json", "model.safetensors", "samples.png", "loss_curves.png"}
+FINAL_MODEL_FILES = {
+    "README.md",
+    "config.json",
+    "model.safetensors",
+    "samples.png",
+    "loss_curves.png",
+    "example_gray.jpg",  # the card's widget example (models.widget_example)
+    "example_colorized.jpg",
+}
 
 
 class FakeHfApi:
@@ -168,6 +176,8 @@ def test_failed_upload_keeps_the_model_and_prints_a_retry_command_that_works(tmp
         "README.md",
         "config.json",
         "model.safetensors",
+        "example_gray.jpg",  # the card's widget example, written without validation too
+        "example_colorized.jpg",
         "logs/final_weights.txt",  # the logs travel with the model (tiny runs with --report_to none)
     }
 

@@ -34,8 +34,10 @@ from models.base import ColorizationNet
 from models.hub import load_model, save_model_atomically
 from models.hub_files import WEIGHTS_NAME
 from models.metric_table import is_better
+from models.pipeline import NetworkColorizer
 from models.pix2pix import GANLoss, PatchDiscriminator
 from models.registry import create_model
+from models.widget_example import write_widget_example
 from trainer.args import parse_args
 from trainer.checkpoints import TrainingState, save_checkpoint
 from trainer.data import DataError, prior_batches
@@ -404,6 +406,9 @@ def finish(
             shutil.copy2(grid, output_dir / "samples.png")
             model.card_data["sample_grid"] = "samples.png"
         plot_history(state.history, output_dir / "loss_curves.png")
+    # The card's widget example (the Hub shows it on the model page): a small gray photo and this model's colouring.
+    device = next(model.parameters()).device
+    model.card_data["widget_example"] = write_widget_example(NetworkColorizer(model, device=device), output_dir)
     save_model_atomically(model, output_dir, dtype=torch.float16 if args.save_dtype == "fp16" else None)
     release(accelerator)
     tqdm.write(f"Saved the colorizer to {output_dir} (load it with models.hub.load_colorizer).")

@@ -33,6 +33,7 @@ from models.diffusion import (
 )
 from models.diffusion_components import CONTROLNET_SUBFOLDER, DiffusionComponents, cast_module, make_noise_scheduler
 from models.metric_table import METRICS
+from models.widget_example import write_widget_example
 from trainer.checkpoints import TrainingState, save_checkpoint
 from trainer.diffusion_step import controlnet_training_step, make_training_batch, prepare_for_training
 from trainer.loop import (
@@ -269,6 +270,7 @@ def finish_controlnet(
             shutil.copy2(grid, output_dir / "samples.png")
             card_data["sample_grid"] = "samples.png"
         plot_history(state.history, output_dir / "loss_curves.png")
+    card_data["widget_example"] = write_widget_example(None, output_dir)  # the input only: sampling is slow
     save_diffusion_colorizer(_saved_components(args, components), output_dir, settings=settings, card_data=card_data)
     release(accelerator)
     tqdm.write(f"Saved the diffusion colorizer to {output_dir} (load it with models.hub.load_colorizer).")
