@@ -25,7 +25,6 @@ from typing import Any
 import torch
 from PIL import Image
 
-from models.color import normalize_l
 from models.colorizer import NUM_SAMPLES, Colorizer, PreparedImage, prepare_image
 from models.options import WorkingSize, check_saturation
 
@@ -52,12 +51,13 @@ def colorize_pipelined(
     saturation: float = 1.0,
     keep_aspect: bool = False,
     flip_average: bool = False,
+    size_average: int | None = None,
     **options: Any,
 ) -> Iterator[BatchResult]:
     """Colorize each (source, target) job and `save(image, target)` it; yields results in input order.
 
     `options`: the colorizer's declared `extra_options`; a sampler draws one colouring per photo (as
-    `Colorizer.colorize_batch`)."""
+    `Colorizer.colorize_batch`). `flip_average` and `size_average` as in `Colorizer.colorize`."""
     if batch_size < 1 or workers < 1:
         raise ValueError(f"batch_size and workers must be at least 1, got {batch_size} and {workers}.")
     check_saturation(saturation)
@@ -65,7 +65,7 @@ def colorize_pipelined(
         options[NUM_SAMPLES] = 1
     resolved = colorizer.resolve_options(options)
     colorizer.working_side(working_size)  # a bad size fails before any photo is decoded
-    predict = colorizer.predict_ab_flip_averaged if flip_average else colorizer.predict_ab
+    second_size = colorizer.check_size_average(size_average, working_size)
     pending = iter(jobs)
     ahead = 2 * batch_size
     decoding: deque[tuple[Path, Path, Future[PreparedImage]]] = deque()
@@ -105,7 +105,14 @@ def colorize_pipelined(
                 small = torch.cat(
                     [colorizer.working_lightness(p, working_size, keep_aspect=keep_aspect) for _, p in group]
                 )
-                ab = predict(normalize_l(small), **resolved)
+                ab = colorizer.predict_working_ab(
+                    [p for _, p in group],
+                    small,
+                    flip_average=flip_average,
+                    size_average=second_size,
+                    keep_aspect=keep_aspect,
+                    **resolved,
+                )
                 for row, (index, prepared) in enumerate(group):
                     futures[index] = pool.submit(
                         finish_and_save, prepared, small[row : row + 1], ab[row : row + 1], batch[index][1]
