@@ -227,3 +227,24 @@ def test_quality_scores_are_those_of_the_photos():
     model = trained_looking("pix2pix_tiny")
     scores = score_network(model, photos, 64)
     assert 0 < scores["ciede2000"] < 100 and 0 < scores["ab_auc"] <= 1
+
+
+def test_a_model_whose_int8_path_is_too_inaccurate_keeps_fp32(tmp_path):
+    pytest.importorskip("onnxruntime")
+    # One feature map of the first convolution made 10^4 times larger than the others, and read by no later layer:
+    # fp32 ignores it, but int8 quantizes each activation tensor with one scale, so the next convolution's input is
+    # rounded in steps far larger than the other feature maps, which all become zero.
+    model = trained_looking("pix2pix_tiny")
+    outer = model.model.model  # [first conv, the inner levels, ReLU, last transposed conv, Tanh]
+    with torch.no_grad():
+        outer[0].weight[0] *= 1e4
+        outer[1].model[1].weight[:, 0] = 0  # the next level's convolution does not read it
+        outer[3].weight[0] = 0  # nor does the skip connection into the last layer
+    photos, source = validation_photos(3, folder=tmp_path / "no-corpus")
+    entry = choose_precision(
+        model, photos=photos, photo_source=source, side=64, batches=(1,), rounds=1, paths=["int8"]
+    )
+    assert abs(entry["rows"]["int8"]["ciede_change"]) > 0.05
+    assert entry["path"] == "fp32"
+    assert "too inaccurate: int8" in entry["reason"]
+    assert read_choice(model)["path"] == "fp32"
