@@ -33,6 +33,8 @@ DEB_SOURCES = (
     "gimp-help-en",
 )  # fmt: skip
 WHEEL_SOURCES = ("scikit-image", "scikit-learn", "matplotlib")
+# Packages read only by trainer.cutouts (photographic cut-outs for the compositing augmentation, never corpus photos).
+CUTOUT_DEB_SOURCES = ("tuxpaint-stamps-default",)
 IMAGE_SUFFIXES = (".webp", ".jpg", ".jpeg", ".png")
 
 
@@ -132,7 +134,7 @@ class PackageCache:
 
     def open(self, source: str) -> DebArchive | WheelArchive:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        if source in DEB_SOURCES:
+        if source in DEB_SOURCES + CUTOUT_DEB_SOURCES:
             return DebArchive(self._find_or_fetch(f"{source}_*.deb", ["apt-get", "download", source], source))
         if source in WHEEL_SOURCES:
             try:  # the sample photos should match the library the project actually uses
@@ -142,7 +144,8 @@ class PackageCache:
             pattern = f"{source.replace('-', '_')}-*.whl"
             cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", ".", spec]
             return WheelArchive(self._find_or_fetch(pattern, cmd, source))
-        raise SourceError(f"unknown source {source!r}; known: {', '.join(DEB_SOURCES + WHEEL_SOURCES)}")
+        known = DEB_SOURCES + CUTOUT_DEB_SOURCES + WHEEL_SOURCES
+        raise SourceError(f"unknown source {source!r}; known: {', '.join(known)}")
 
     def _find_or_fetch(self, pattern: str, command: list[str], source: str) -> Path:
         cached = sorted(self.cache_dir.glob(pattern), key=lambda p: p.stat().st_mtime)
