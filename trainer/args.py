@@ -104,6 +104,20 @@ def _data_arguments(group: argparse._ArgumentGroup) -> None:
         help="Random resized crops cover this fraction of the photo's area.",
     )
     add("--no_hflip", action="store_true", help="Do not flip training crops horizontally at random.")
+    add(
+        "--composite_cutouts",
+        default=None,
+        metavar="DIR",
+        help="Compositing augmentation: paste 1-2 photographic cut-outs from DIR (built by python -m trainer.cutouts "
+        "build --out DIR) onto training crops, never onto validation photos; the run summary and model card say so. "
+        "Unset: off.",
+    )
+    add(
+        "--composite_probability",
+        type=float,
+        default=0.5,
+        help="With --composite_cutouts: share of training crops that get cut-outs pasted on them.",
+    )
     add("--drop_grayscale", action="store_true", help="Skip black-and-white photos inside a colour dataset.")
     add("--allow_grayscale", action="store_true", help="Train even if most photos are black-and-white.")
     add("--dataloader_num_workers", type=int, default=0, help="DataLoader worker processes (0: the main process).")
@@ -346,6 +360,15 @@ def _validate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None
         parser.error(f"--class_rebalancing must be between 0 and 1, got {args.class_rebalancing}")
     if not 0 < args.crop_scale[0] <= args.crop_scale[1] <= 1:
         parser.error(f"--crop_scale must satisfy 0 < MIN <= MAX <= 1, got {args.crop_scale}")
+    if not 0 < args.composite_probability <= 1:
+        parser.error(f"--composite_probability must be above 0 and at most 1, got {args.composite_probability}")
+    if args.composite_cutouts:
+        from trainer.cutout_set import CutoutSetError, read_cutout_set  # standard library only
+
+        try:
+            read_cutout_set(args.composite_cutouts)
+        except CutoutSetError as error:
+            parser.error(str(error).rstrip("."))
     if not 0 <= args.proportion_empty_prompts <= 1:
         parser.error("--proportion_empty_prompts must be between 0 and 1")
     _check_tracker(parser, args)

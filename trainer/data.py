@@ -8,6 +8,9 @@ generator seeded with (seed, epoch, index). A resumed run (which skips the batch
 saw) therefore sees exactly the samples and augmentations an uninterrupted run would, whatever
 the number of DataLoader workers or DDP ranks.
 
+With a `compositor` (`--composite_cutouts`), training crops get photographic cut-outs pasted on them
+(trainer.compositing), from a generator seeded with (seed, epoch, index, 2); validation never does.
+
 Unreadable files and (with `drop_grayscale`) grayscale photos are replaced by the next good
 sample, so batches keep their size (DDP ranks stay in step); each replacement is reported in the
 sample's "skipped_corrupt" / "skipped_grayscale" lists so the trainer can count and log them.
@@ -25,6 +28,7 @@ from PIL import Image
 
 from models.color import rgb_to_model_space
 from models.imageio import ImageInputError, is_grayscale_mode, open_image
+from trainer.compositing import Compositor
 from trainer.data_sources import DataError, column_names, open_split, resolve_source
 from trainer.data_sources import has_split_folders as has_split_folders  # re-exported: preflight and evaluate use it
 
@@ -148,6 +152,7 @@ class _PairMaker:
         train: bool = True,
         seed: int = 0,
         drop_grayscale: bool = False,
+        compositor: Compositor | None = None,
     ) -> None:
         self.image_column = image_column
         self.caption_column = caption_column
@@ -155,6 +160,8 @@ class _PairMaker:
         self.train = train
         self.seed = seed
         self.drop_grayscale = drop_grayscale
+        # --composite_cutouts: cut-outs pasted onto training crops only (validation is never composited)
+        self.compositor = compositor if train else None
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -186,6 +193,10 @@ class _PairMaker:
         if self.drop_grayscale and is_grayscale(image):
             return "grayscale"
         rgb = self._transform(image, np.random.default_rng([self.seed, self.epoch, index]), resolution)
+        if self.compositor is not None:
+            # Its own generator, seeded per (seed, epoch, index): the crop and flip are the same with and without
+            # composites (a fair A/B), and a resumed run composites exactly what an uninterrupted one would.
+            rgb, _ = self.compositor(rgb, np.random.default_rng([self.seed, self.epoch, index, 2]))
         l_norm, ab_norm = rgb_to_model_space(rgb)
         sample: dict[str, Any] = {"L": l_norm, "ab": ab_norm, "index": index}
         if self.caption_column:

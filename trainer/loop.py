@@ -21,6 +21,8 @@ from accelerate.utils import broadcast_object_list, gather_object
 from tqdm.auto import tqdm
 
 from trainer.checkpoints import TrainingState, resolve_resume_path
+from trainer.compositing import Compositor
+from trainer.cutout_set import CutoutSetError, describe, is_cutout_set
 from trainer.data import (
     ColorizationDataset,
     CropConfig,
@@ -50,6 +52,17 @@ def native_working_size(args: argparse.Namespace, size_multiple: int) -> int:
 
 
 def build_datasets(args: argparse.Namespace, size_multiple: int = 1) -> tuple[TrainDataset, Validator | None]:
+    if is_cutout_set(args.dataset):
+        raise DataError(
+            f"--dataset {args.dataset} is a cut-out set: cut-outs are never training or validation photos; pass the "
+            f"photo corpus as --dataset and the cut-outs as --composite_cutouts {args.dataset}."
+        )
+    compositor = None
+    if getattr(args, "composite_cutouts", None):
+        try:
+            compositor = Compositor.from_folder(args.composite_cutouts, probability=args.composite_probability)
+        except CutoutSetError as error:
+            raise DataError(str(error)) from error
     train_split, val_split, column = load_splits(
         args.dataset,
         dataset_config=args.dataset_config,
@@ -78,12 +91,13 @@ def build_datasets(args: argparse.Namespace, size_multiple: int = 1) -> tuple[Tr
         seed=args.seed,
         drop_grayscale=args.drop_grayscale,
     )
+    train_options = dict(options, compositor=compositor)  # training crops only: validation never composites
     if args.streaming:
         if not args.max_train_steps:
             raise DataError("--streaming needs --max_train_steps: a stream's length (and so an epoch's) is unknown.")
-        train = StreamingColorizationDataset(train_split, train=True, **options)
+        train = StreamingColorizationDataset(train_split, train=True, **train_options)
     else:
-        train = ColorizationDataset(train_split, train=True, **options)
+        train = ColorizationDataset(train_split, train=True, **train_options)
     validator = None
     if val_split is not None and len(val_split) > 0:
         val = ColorizationDataset(
@@ -304,6 +318,10 @@ def conclude(
     n_corrupt = len(corrupt) + (validator.skipped_corrupt if validator is not None else 0)
     n_grayscale = len(grayscale) + (validator.skipped_grayscale if validator is not None else 0)
     skipped_note = f"skipped {n_corrupt} unreadable image(s) and {n_grayscale} grayscale image(s)"
+    card_data = getattr(model, "card_data", None)
+    if getattr(args, "composite_cutouts", None) and isinstance(card_data, dict):
+        # the model card's Training facts: composites were used, and from which cut-out set
+        card_data["augmentation"] = describe(args.composite_cutouts, args.composite_probability)
     tqdm.write(f"Training finished at step {state.global_step}; {skipped_note}.")
     return skipped_note
 

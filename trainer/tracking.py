@@ -21,6 +21,7 @@ from accelerate.utils import ProjectConfiguration
 from PIL import Image
 
 from trainer.args import loggable
+from trainer.cutout_set import describe
 from trainer.loop import TrainingError
 
 GRID_TAG = "validation/samples"
@@ -62,7 +63,7 @@ def run_summary(
     """diffusers' "***** Running training *****" block; `examples` None for a stream (its length is unknown)."""
     total_batch = args.train_batch_size * accelerator.num_processes * args.gradient_accumulation_steps
     epochs = "unknown (streaming)" if examples is None else math.ceil(max_steps / steps_per_epoch)
-    return [
+    lines = [
         "***** Running training *****",
         f"  Num examples = {'unknown (streaming)' if examples is None else examples}",
         f"  Num epochs = {epochs}",
@@ -72,6 +73,9 @@ def run_summary(
         f"  Total optimization steps = {max_steps}",
         f"  Mixed precision = {accelerator.mixed_precision}",
     ]
+    if getattr(args, "composite_cutouts", None):  # a labelled augmentation: say it wherever the run is described
+        lines.append(f"  Augmentation = {describe(args.composite_cutouts, args.composite_probability)}")
+    return lines
 
 
 def print_run_summary(
