@@ -122,7 +122,7 @@ def _metrics_table(metrics: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-_TRAINING_KEYS = ("dataset", "steps", "images_seen", "resolution", "losses", "command")
+_TRAINING_KEYS = ("dataset", "augmentation", "steps", "images_seen", "resolution", "losses", "command")
 
 
 def training_sections(info: dict[str, Any], *, what: str, samples_caption: str) -> list[str]:
