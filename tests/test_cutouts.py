@@ -223,6 +223,8 @@ def test_a_missing_empty_or_wrong_folder_is_refused_in_one_sentence(tmp_path: Pa
     (empty / "metadata.jsonl").write_text("")
     with pytest.raises(CutoutSetError, match="lists no cut-outs"):
         read_cutout_set(empty)
+    # the card's label is written when training ends: a folder moved since must not cost the run
+    assert "photographic cut-outs from" in describe(tmp_path / "moved", 0.5)
 
 
 def test_a_cut_out_set_is_never_used_as_training_or_validation_photos(cutout_set: Path, tmp_path: Path, capsys):

@@ -60,9 +60,15 @@ def is_cutout_set(folder: str | Path) -> bool:
 
 
 def describe(folder: str | Path, probability: float) -> str:
-    """The label the run summary and the model card carry when `--composite_cutouts` is on."""
-    count = len(read_cutout_set(folder))
+    """The label the run summary and the model card carry when `--composite_cutouts` is on.
+
+    Never raises: it is written when training ends, and a cut-out folder moved since must not cost the run.
+    """
+    try:
+        count = f"{len(read_cutout_set(folder))} cut-outs"
+    except CutoutSetError:
+        count = "cut-outs"
     return (
         f"composites: with probability {probability:g}, 1-{MAX_PASTES} photographic cut-outs from {folder} "
-        f"({count} cut-outs, python -m trainer.cutouts) pasted onto training crops; validation photos never composited"
+        f"({count}, python -m trainer.cutouts) pasted onto training crops; validation photos never composited"
     )

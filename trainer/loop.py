@@ -52,7 +52,7 @@ def native_working_size(args: argparse.Namespace, size_multiple: int) -> int:
 
 
 def build_datasets(args: argparse.Namespace, size_multiple: int = 1) -> tuple[TrainDataset, Validator | None]:
-    if is_cutout_set(args.dataset):
+    if args.dataset and is_cutout_set(args.dataset):
         raise DataError(
             f"--dataset {args.dataset} is a cut-out set: cut-outs are never training or validation photos; pass the "
             f"photo corpus as --dataset and the cut-outs as --composite_cutouts {args.dataset}."
