@@ -72,6 +72,8 @@ class Entry:
 def load_manifest(path: Path = MANIFEST) -> list[Entry]:
     """Read and check the allow-list: every field present, one-word category, no non-commercial licence,
     no vector drawing, sha256s unique."""
+    if not Path(path).is_file():
+        raise CutoutError(f"the manifest {path} does not exist; pass --manifest FILE (default: {MANIFEST.name}).")
     entries, seen = [], set()
     for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
