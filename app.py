@@ -29,6 +29,7 @@ from typing import Any
 import gradio as gr
 
 from space import app_logic as logic
+from space import hint_state, hints_ui
 from space.examples import EXAMPLES_NOTE
 from space.ratings import RatingsError
 from space.ui_components import rating_radio, uploaded_image
@@ -50,6 +51,12 @@ CSS = """
 /* A result that wraps alone onto the last row keeps its row-mates' size instead of filling the width (on a phone,
    where one column is all that fits, the column's min-width wins and it still takes the row). */
 #colorize-results > .column { max-width: calc(50% - var(--layout-gap) / 2); }
+/* With colour points, the models that follow them are shown first (space.app_logic orders the results). */
+#colorize-results > .column.hint-first { order: -1; }
+.hint-points { margin: 0; padding-left: 1.6em; }
+.hint-swatch {
+  display: inline-block; width: 1em; height: 1em; vertical-align: middle; border: 1px solid #0006; border-radius: 2px;
+}
 #colorize-examples .caption-label {
   max-width: calc(100% - 8px); white-space: normal; overflow-wrap: anywhere; font-size: var(--text-xs);
 }
@@ -168,6 +175,7 @@ def _colorize_tab(ctx: logic.AppContext) -> None:
                 height=340,
                 elem_id="colorize-photo",
             )
+            hint_panel = hints_ui.hint_controls(logic.hint_models(ctx))
         with gr.Column(scale=1):
             models = gr.CheckboxGroup(
                 choices=names, value=names[:3], label="Models", info="Each chosen model colorizes the photo."
@@ -222,11 +230,17 @@ def _colorize_tab(ctx: logic.AppContext) -> None:
                     )
             slots.append((name, box, header, slider, download, gallery))
 
+    # Per browser session: the colour points (JSON-like dicts, see space.hint_state) and the current result's PNG
+    # (the first one shown), from which a click may take its colour. Both are checked whenever they are used.
+    points = gr.State([])
+    current = gr.State(None)
+
     def on_colorize(
         path: str | None,
         chosen: list[str],
         size: float,
         sat: float,
+        placed: list[dict[str, Any]] | None = None,
         num_samples: float = 1,
         steps: float | None = None,
         seed: float | None = None,
@@ -252,22 +266,30 @@ def _colorize_tab(ctx: logic.AppContext) -> None:
                     options=options,
                     progress=report,
                     cancel_event=cancel_event,
+                    hints=hint_state.hints_from_points(placed),
                 )
             )
         width, height = outcome.size
         status = f"Colorized a {width}×{height} photo at working size {int(size)}."
+        if outcome.hints:
+            status = status[:-1] + f" with {outcome.hints} colour point{'s' if outcome.hints != 1 else ''}."
+            if not any(result.hinted for result in outcome.results):
+                status += " None of the chosen models follows colour points, so all colorized automatically."
         if outcome.cancelled:
             status = f"Cancelled; {len(outcome.results)} model(s) had finished."
-        updates: list[Any] = [status]
+        shown = next((str(result.image) for result in outcome.results if result.image is not None), None)
+        updates: list[Any] = [status, shown]
         results = {result.name: result for result in outcome.results}
         for name, _box, _header, _slider, _download, gallery in slots:
             result = results.get(name)
             samples = result.samples if result is not None else ()
+            # The models that were given the points come first (CSS order); without points, the pool's order.
+            first = ["hint-first"] if result is not None and result.hinted else []
             if result is None:
                 updates += [gr.update(visible=False), gr.update(), None, None]
             elif result.image is None:
                 updates += [
-                    gr.update(visible=True),
+                    gr.update(visible=True, elem_classes=first),
                     f"**{name}** could not colorize this photo: {result.error}",
                     None,
                     None,
@@ -278,17 +300,20 @@ def _colorize_tab(ctx: logic.AppContext) -> None:
                     f"**{name}** · {result.seconds:.2f} s at working size {result.working_size} · "
                     f"{width}×{height} PNG" + (f" · {len(samples)} samples" if len(samples) > 1 else "")
                 )
-                updates += [gr.update(visible=True), header, pair, str(result.image)]
+                if result.hint_note:
+                    header += f" · {result.hint_note}"
+                updates += [gr.update(visible=True, elem_classes=first), header, pair, str(result.image)]
             if gallery is not None:
                 first_seed = int(options.get("seed", ctx.pool.get(name).extra_options.get("seed", 0)))
                 shown = [(str(p), f"sample {k + 1} (seed {first_seed + k})") for k, p in enumerate(samples)]
                 updates.append(gr.update(value=shown or None, visible=len(shown) > 1))
         return updates
 
-    outputs = [status] + [component for _, *components in slots for component in components if component is not None]
+    outputs = [status, current]
+    outputs += [component for _, *components in slots for component in components if component is not None]
     run.click(
         on_colorize,
-        [image, models, working_size, saturation, *sampling],
+        [image, models, working_size, saturation, points, *sampling],
         outputs,
         api_name="colorize",
         concurrency_id="cpu",
@@ -305,6 +330,7 @@ def _colorize_tab(ctx: logic.AppContext) -> None:
         # The event stops the request at its next sampling step and it returns the models that had finished.
         # (Gradio's `cancels=` is not used: it cannot stop a running handler, and it marks the run as an error.)
         cancel.click(on_cancel, None, status, api_name="cancel")
+    hints_ui.wire_hints(ctx, image, models, points, current, hint_panel, status, _user_error)
 
 
 def _arena_tab(ctx: logic.AppContext, board_outputs: list[gr.components.Component]) -> None:

@@ -3,6 +3,7 @@
     ctx = AppContext.from_env()        # models, ratings store, arena, examples, output folder
     outcome = colorize(ctx, "photo.jpg", ["unet_classes"], working_size=0, saturation=1.0)  # 0: native size
     outcome = colorize(ctx, "photo.jpg", ["controlnet"], options={"num_samples": 4}, cancel_event=event)
+    outcome = colorize(ctx, "photo.jpg", ["colour_hints", "unet"], hints=[Hint(40, 30, rgb=(200, 30, 40))])
     board = leaderboard_view(ctx)      # tables and a figure, cached until a new vote arrives
 
 Environment: `COLORLAB_MODELS` (see space.model_pool), `COLORLAB_DATA_DIR` (ratings; see
@@ -29,6 +30,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from models.colorizer import prepare_image
+from models.hints import Hint, HintError, check_hints
 from space.arena import Arena, ArenaError, ArenaRound
 from space.examples import Example, prepare_examples
 from space.identity import VoterPolicy
@@ -159,6 +161,8 @@ class ModelResult:
     error: str = ""
     samples: tuple[Path, ...] = ()  # every colouring (image is the first); several for diffusion models
     working_size: int = 0  # what the model ran at (diffusion models sample at the size they were trained at)
+    hinted: bool = False  # the request's colour points were given to this model
+    hint_note: str = ""  # with colour points: whether this model was given them (never implied when it was not)
 
 
 @dataclass(frozen=True)
@@ -167,6 +171,7 @@ class ColorizeOutcome:
     size: tuple[int, int]
     results: list[ModelResult]
     cancelled: bool = False  # Cancel was pressed: `results` holds the models that finished before it
+    hints: int = 0  # how many colour points the request carried
 
 
 def check_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -199,6 +204,20 @@ def check_range(name: str, value: float, bounds: tuple[float, float]) -> float:
     return value
 
 
+def hint_models(ctx: AppContext) -> list[str]:
+    """The served models that follow colour points, in the pool's order."""
+    return [name for name, entry in ctx.pool.entries.items() if entry.takes_hints]
+
+
+def hint_note(takes_hints: bool, count: int) -> str:
+    """What a result's caption says about the request's colour points ('' without points)."""
+    if not count:
+        return ""
+    if not takes_hints:
+        return "automatic: this model does not take hints"
+    return f"with your {count} colour point{'s' if count != 1 else ''}"
+
+
 def colorize(
     ctx: AppContext,
     image_path: str | Path | None,
@@ -209,16 +228,24 @@ def colorize(
     options: Mapping[str, Any] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
     cancel_event: threading.Event | None = None,
+    hints: Sequence[Hint] | None = None,
 ) -> ColorizeOutcome:
     """Colorize one uploaded image with each chosen model at full resolution; one model failing spares the rest.
 
     Diffusion models draw `options["num_samples"]` colourings each and report `progress(model, step, total)`.
     Setting `cancel_event` stops the sampling at its next step and skips the models not started yet; the
     outcome is then marked cancelled and keeps the models that had finished.
+    `hints` (colour points in the photo's pixels, see space.hint_state) go to the models that take them, which
+    then run first; the others colorize automatically and their `hint_note` says so.
     """
     if not image_path:
         raise ValueError("Upload a photo or pick an example first.")
     entries = ctx.pool.select(model_names)  # refuses names that are not served
+    hints = list(hints or [])
+    if not all(isinstance(hint, Hint) for hint in hints):
+        raise HintError("The colour points were not understood; press 'Clear points' and place them again.")
+    if hints:  # the models that follow the points are shown first (a stable sort keeps the pool's order otherwise)
+        entries = sorted(entries, key=lambda entry: not entry.takes_hints)
     if working_size is None or working_size == AUTO_WORKING_SIZE:
         working_size = AUTO_WORKING_SIZE
     else:
@@ -227,7 +254,8 @@ def colorize(
     options = check_options(options)
     # The file itself, decoded by the project's reader: every bad upload is one sentence naming the user's file.
     with ctx.uploads.open(image_path) as upload:
-        return _colorize_image(ctx, upload, entries, working_size, saturation, options, progress, cancel_event)
+        check_hints(hints, upload.image.size)  # the points must lie on the photo as decoded (EXIF applied)
+        return _colorize_image(ctx, upload, entries, working_size, saturation, options, progress, cancel_event, hints)
 
 
 def _colorize_image(
@@ -239,6 +267,7 @@ def _colorize_image(
     options: dict[str, Any],
     progress: Callable[[str, int, int], None] | None,
     cancel_event: threading.Event | None,
+    hints: list[Hint],
 ) -> ColorizeOutcome:
     image = upload.image
     folder = ctx.outputs.new_request()
@@ -248,7 +277,7 @@ def _colorize_image(
     results = []
     for entry in entries:
         if cancel_event is not None and cancel_event.is_set():
-            return ColorizeOutcome(input_png, image.size, results, cancelled=True)
+            return ColorizeOutcome(input_png, image.size, results, cancelled=True, hints=len(hints))
         started = time.perf_counter()
         report = None if progress is None else (lambda step, total, name=entry.name: progress(name, step, total))
         try:
@@ -259,15 +288,17 @@ def _colorize_image(
                 options=options,
                 progress_callback=report,
                 cancel_event=cancel_event,
+                hints=hints if entry.takes_hints else None,
             )
         # Whatever one model does wrong (refuses the input, runs out of memory), the other models still answer.
         except Exception as error:
             if cancel_event is not None and cancel_event.is_set():  # the sampler stopped because Cancel was pressed
-                return ColorizeOutcome(input_png, image.size, results, cancelled=True)
+                return ColorizeOutcome(input_png, image.size, results, cancelled=True, hints=len(hints))
             logger.exception("%s failed on %s", entry.name, upload.name)
             reason = str(error) if isinstance(error, ValueError) else f"{type(error).__name__}: {error}"
             results.append(ModelResult(entry.name, None, time.perf_counter() - started, reason))
             continue
+        note = hint_note(entry.takes_hints, len(hints))
         seconds = time.perf_counter() - started
         base = f"{stem}_{safe_stem(entry.name)}"
         paths = tuple(
@@ -276,10 +307,16 @@ def _colorize_image(
         )
         results.append(
             ModelResult(
-                entry.name, paths[0], seconds, samples=paths, working_size=entry.working_size_for(working_size)
+                entry.name,
+                paths[0],
+                seconds,
+                samples=paths,
+                working_size=entry.working_size_for(working_size),
+                hinted=bool(hints) and entry.takes_hints,
+                hint_note=note,
             )
         )
-    return ColorizeOutcome(input_png, image.size, results)
+    return ColorizeOutcome(input_png, image.size, results, hints=len(hints))
 
 
 # --- Arena ------------------------------------------------------------------------------------------------------
@@ -458,6 +495,8 @@ def model_cards(ctx: AppContext) -> list[ModelCardView]:
             facts.append(f"- parameters: {entry.parameters:,} ({entry.parameters / 1e6:.2f} M)")
         source = f"untrained `{entry.source}` variant" if entry.untrained else f"`{entry.source}`"
         facts.append(f"- source: {source}" + (f" at revision `{entry.revision}`" if entry.revision else ""))
+        if entry.takes_hints:
+            facts.append("- follows colour points: click the photo in Colorize to place them")
         if entry.extra_options:
             facts.append("- extra options: " + ", ".join(f"`{k}`" for k in entry.extra_options))
         card = _demote_headings(entry.colorizer.card or "_This model has no model card._")

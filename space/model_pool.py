@@ -53,6 +53,7 @@ import yaml
 from PIL import Image
 
 from models.colorizer import Colorizer, PreparedImage, ProgressCallback
+from models.hints import Hint
 from models.hub_files import ModelSpec  # re-exported: the app and deploy know it from here
 from models.imageio import ImageSource
 from models.pipeline import NetworkColorizer
@@ -109,6 +110,11 @@ class PoolEntry:
         """Whether this colorizer samples several plausible colourings per photo (a diffusion colorizer)."""
         return self.colorizer.draws_samples
 
+    @property
+    def takes_hints(self) -> bool:
+        """Whether this colorizer follows colour points (a hint model, e.g. weights/colour_hints)."""
+        return self.colorizer.takes_hints
+
     def working_size_for(self, requested: int | None) -> int:
         """The working size this model runs at: the requested one, or its native one when the request is "auto"
         (0 or None). Samplers always sample at the size they were trained at."""
@@ -143,15 +149,17 @@ class PoolEntry:
         options: Mapping[str, Any] | None = None,
         progress_callback: ProgressCallback | None = None,
         cancel_event: threading.Event | None = None,
+        hints: Sequence[Hint] | None = None,
     ) -> list[Image.Image]:
         """Every colouring this model draws: `num_samples` for a sampler (its defaults filling what `options`
-        leaves out), one for the others."""
+        leaves out), one for the others. `hints` only for a colorizer that `takes_hints` (the others refuse them)."""
         return self.colorizer.colorize_samples(
             photo,
             working_size=self.working_size_for(working_size),
             saturation=saturation,
             progress_callback=progress_callback,
             cancel_event=cancel_event,
+            hints=hints,
             **self._declared(options),
         )
 

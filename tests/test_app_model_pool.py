@@ -50,6 +50,7 @@ def test_default_config_lists_the_bundled_weights() -> None:
         "weights/unet_l1",
         "weights/autoencoder",
         "weights/pix2pix",
+        "weights/colour_hints",  # last: the default choice stays automatic (tests/test_app_hints.py)
     ]
 
 
