@@ -18,6 +18,7 @@ from huggingface_hub import ModelCard, PyTorchModelHubMixin
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from models.fileperm import public_mode
 from models.hub_files import WEIGHTS_NAME, download_model_folder, read_config
 
 ARCHITECTURE_KEY = "architecture"
@@ -183,6 +184,8 @@ class ColorizationNet(
         state = {k: (v.to(dtype) if dtype and v.is_floating_point() else v) for k, v in self.state_dict().items()}
         state = {k: v.detach().contiguous().cpu() for k, v in state.items()}
         save_file(state, str(save_directory / WEIGHTS_NAME), metadata={"format": "pt"})
+        # safetensors writes 0600; a Space or another user serving the folder must be able to read the weights
+        os.chmod(save_directory / WEIGHTS_NAME, public_mode())
 
     def generate_model_card(self, *args: Any, **kwargs: Any) -> ModelCard:
         if _card_renderer is None:  # a network class used without models.registry: the Hub mixin's plain card
