@@ -139,3 +139,16 @@ def test_bad_constructor_arguments_fail_clearly():
         UNetGenerator(depth=1)
     with pytest.raises(ValueError, match="gan mode must be"):
         GANLoss("wasserstein")  # type: ignore[arg-type]
+
+
+def test_saved_weights_are_readable_by_others_as_the_umask_allows(tmp_path):
+    import os
+    import stat
+
+    previous = os.umask(0o022)
+    try:
+        create_model("unet_tiny").save_pretrained(tmp_path / "saved")
+    finally:
+        os.umask(previous)
+    mode = stat.S_IMODE((tmp_path / "saved" / "model.safetensors").stat().st_mode)
+    assert mode == 0o644  # safetensors alone writes 0600, which a Space running as another user cannot read
