@@ -245,3 +245,25 @@ def test_fid_and_kid_columns_from_inception_features():
     images.rgb = images.rgb[:1]
     report = build_report(raw, images, ["gray", "net"], {}, config)
     assert "fid" not in report["metrics"] and "at least 2 images" in report["unavailable"]["fid"]
+
+
+def test_size_average_runs_the_networks_at_two_sizes_and_is_checked_first(tmp_path, photos, two_models, capsys):
+    out = tmp_path / "averaged"
+    assert _run(["--models", *two_models, "--dataset", str(photos), "--out", str(out), "--size_average", "32"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["config"]["size_average"] == 32
+    assert "size-averaged with 32 px" in (out / "report.md").read_text()
+    plain = tmp_path / "plain"
+    assert _run(["--models", *two_models, "--dataset", str(photos), "--out", str(plain)]) == 0
+    averaged = json.loads((out / "report.json").read_text())["summary"]
+    single = json.loads((plain / "report.json").read_text())["summary"]
+    assert averaged["grayscale"] == single["grayscale"]  # the baseline has nothing to average
+    assert averaged["alpha"]["ciede2000"]["mean"] != single["alpha"]["ciede2000"]["mean"]
+    # the same side as the working size would only repeat the prediction: refused before any photo is read
+    same = tmp_path / "same"
+    assert _run(["--models", *two_models, "--dataset", str(photos), "--out", str(same), "--size_average", "64"]) == 1
+    assert "same 64 px working side" in capsys.readouterr().err
+    assert not same.exists()
+    with pytest.raises(SystemExit):
+        _run(["--models", *two_models, "--dataset", str(photos), "--out", str(same), "--size_average", "big"])
+    assert "--size_average must be a number of pixels" in capsys.readouterr().err

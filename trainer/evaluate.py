@@ -38,7 +38,7 @@ from models.flags import FlagParser
 from models.hub import load_colorizer
 from models.hub_files import ModelSpec
 from models.imageio import ImageInputError, open_image
-from models.options import parse_working_size
+from models.options import parse_size_average, parse_working_size
 from trainer.data import load_splits  # the trainer owns how datasets are opened
 from trainer.data_sources import split_names
 from trainer.fid import inception_features, load_fid_inception
@@ -202,13 +202,17 @@ def evaluate(
     working_size: int | None = None,
     keep_aspect: bool = False,
     flip_average: bool = False,
+    size_average: int | None = None,
     batch_size: int = 8,
     seed: int = 0,
     weighted: WeightedMetrics | None = None,
     grid_images: int = 6,
     progress: bool | None = None,
 ) -> dict:
-    """Run every colorizer on every image; per-image metric rows, Inception features, grid outputs and timings."""
+    """Run every colorizer on every image; per-image metric rows, Inception features, grid outputs and timings.
+
+    `size_average` (a second working size) applies to the networks only: the grayscale baseline has nothing to
+    average and a sampler's two draws would be two colourings."""
     weighted = weighted or WeightedMetrics()
     names = [c.name for c in colorizers]
     rows_by_model: dict[str, list[dict]] = {name: [] for name in names}  # model-major order, whatever the batching
@@ -231,6 +235,7 @@ def evaluate(
                 batch_size=batch_size,
                 keep_aspect=keep_aspect,
                 flip_average=flip_average,
+                size_average=_size_average_for(colorizer, size_average),
             )
             preds = [np.asarray(o.convert("RGB"), dtype=np.uint8) for o in outputs]
             measured, measured_cpu = time.perf_counter(), time.process_time()
@@ -261,6 +266,13 @@ def evaluate(
 
 
 # --- command line ---------------------------------------------------------------------------------------------------
+def _size_average_for(colorizer: Colorizer, size_average: int | None) -> int | None:
+    """The second working size for `colorizer`: none for the grayscale baseline and for samplers."""
+    if size_average is None or isinstance(colorizer, GrayscaleBaseline) or colorizer.draws_samples:
+        return None
+    return size_average
+
+
 def _working_size(text: str) -> int | None:
     try:
         return parse_working_size(text)
@@ -330,6 +342,12 @@ def build_parser() -> FlagParser:
     )
     parser.add_argument("--keep_aspect", action="store_true", help="pipeline: keep the photo's aspect (no squash)")
     parser.add_argument("--flip_average", action="store_true", help="pipeline: average with the mirrored photo")
+    parser.add_argument(
+        "--size_average",
+        default=None,
+        metavar="PIXELS",
+        help="pipeline (main table only): average each network's prediction with one at this second working size",
+    )
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--out", required=True, help="folder for report.md, report.json, per_image.csv, PNGs")
     parser.add_argument("--grid_images", type=int, default=6, help="images shown in the comparison grid")
@@ -352,6 +370,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         value = getattr(args, flag)
         if value is not None and value < 1:
             parser.error(f"--{flag} must be a positive integer, got {value}.")
+    try:
+        args.size_average = parse_size_average(args.size_average, what="--size_average")
+    except ValueError as error:
+        parser.error(str(error))
     return args
 
 
@@ -366,6 +388,8 @@ def run(args: argparse.Namespace) -> Path:
     votes = load_votes(args.ratings) if args.ratings else None  # fail fast, before minutes of inference
     colorizers: list[Colorizer] = [GrayscaleBaseline()]
     colorizers += [load_colorizer(s.source, name=s.name, device=args.device) for s in specs]
+    for colorizer in colorizers:  # a second size equal to a model's first is refused before any photo is read
+        colorizer.check_size_average(_size_average_for(colorizer, args.size_average), args.working_size)
     images = load_eval_images(
         args.dataset,
         split=args.split,
@@ -389,6 +413,7 @@ def run(args: argparse.Namespace) -> Path:
         seed=args.seed,
         **pipeline,
         weighted=weighted,
+        size_average=args.size_average,
         grid_images=args.grid_images,
         progress=False if args.no_progress else None,
     )

@@ -197,6 +197,11 @@ def _working_sizes_text(config: dict) -> str:
     return "their native working size (" + ", ".join(f"{n} {s} px" for n, s in sizes.items()) + ")"
 
 
+def _size_average_text(config: dict) -> str:
+    size = config.get("size_average")
+    return f", size-averaged with {size} px" if size else ""
+
+
 def render_markdown(report: dict) -> str:
     config = report["config"]
     lines = [
@@ -206,6 +211,7 @@ def render_markdown(report: dict) -> str:
         f"{'whole photos, long side' if config.get('fit') == 'whole' else 'center-cropped to'} "
         f"{config.get('image_size')} px; networks run at {_working_sizes_text(config)}"
         f"{', flip-averaged' if config.get('flip_average') else ''}"
+        f"{_size_average_text(config)}"
         f"{', aspect kept' if config.get('keep_aspect') else ''}. "
         f"Cells: mean over images [95% bootstrap CI, {config.get('n_boot')} resamples, seed {config.get('seed')}]; "
         "best value per column in **bold**.",
