@@ -41,6 +41,7 @@ def test_a_hint_model_trains_validates_with_and_without_hints_and_saves_as_one(t
 def test_init_from_an_automatic_model_keeps_its_weights_and_adds_zero_hint_inputs(tmp_path, photos):
     torch.manual_seed(0)
     automatic = create_model("unet_tiny")
+    automatic.card_data.update(title="The automatic model", notes="its own notes", sweep={"sizes": {}})
     automatic.save_pretrained(tmp_path / "automatic")
     argv = _tiny_unet(photos, tmp_path / "run", "--init_from", str(tmp_path / "automatic"), "--max_train_steps", "1")
     out = run_trainer([*argv, "--val_fraction", "0", "--learning_rate", "0", "--final_model", "last"])
@@ -49,6 +50,10 @@ def test_init_from_an_automatic_model_keeps_its_weights_and_adds_zero_hint_input
     first = hinted.stem[0].weight
     assert torch.count_nonzero(first[:, 1:]) == 0  # the new inputs start (and, at lr 0, stay) at zero
     assert torch.equal(first[:, :1], automatic.stem[0].weight)
+    # the starting model's card facts describe that model, not this run
+    assert hinted.card_data["init_from"] == str(tmp_path / "automatic")
+    assert "sweep" not in hinted.card_data and hinted.card_data.get("title") != "The automatic model"
+    assert "its own notes" not in (out / "README.md").read_text()
 
 
 def test_hints_are_drawn_per_step_so_a_resumed_run_equals_an_uninterrupted_one(tmp_path, photos):

@@ -82,7 +82,9 @@ from trainer.validation import Validator, plot_history, validation_metrics
 def build_generator(args: argparse.Namespace) -> ColorizationNet:
     if args.init_from:
         model = load_model(args.init_from)
-        model.card_data.setdefault("init_from", args.init_from)
+        # The starting weights' card facts (title, notes, sweep, metrics) describe another model: keep only which
+        # variant it is and where this run started from; this run writes its own facts.
+        model.card_data = {"variant": model.card_data.get("variant", args.model), "init_from": args.init_from}
         return make_hint_model(model, args)
     return make_hint_model(create_model(args.model, **args.model_overrides), args)
 
