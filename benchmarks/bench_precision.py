@@ -14,8 +14,10 @@ without them. Then the targets of issue 14, printed as met or missed with their 
 
 `--compile target` (default) measures torch.compile only for pix2pix_unet256 at batch 1, 256 px (it compiles again
 for every shape: minutes each on a small CPU; the compile time is printed); `--compile all` for every row, `none`
-never. On 2 quiet cores the default run takes about 4-5 minutes; `--quick` (colour_l1 and pix2pix_unet256, batch 1,
-256 px, 2 rounds, no compile) under a minute. Re-executes itself with the serving malloc settings (bench_support).
+never. The default run should take about 5 minutes on 2 quiet cores (an estimate from the per-call times, not yet
+timed there; beside a training run, at nice 19 on one thread, its 256-px half took about 25 minutes); `--quick`
+(colour_l1 and pix2pix_unet256, batch 1, 256 px, 2 rounds, no compile) about a minute (7.5 minutes beside training).
+Re-executes itself with the serving malloc settings (bench_support).
 """
 
 from __future__ import annotations
@@ -175,6 +177,11 @@ def main(argv: list[str] | None = None) -> None:
             calibration = calibration_photos(native) if path == "int8" else None
             prepared[path] = prepare_network(copy.deepcopy(model), path, calibration=calibration)
             notes[path] = f"prepared in {time.perf_counter() - started:.1f} s"
+            if path == "compile":  # torch.compile compiles on the first call, for each new input shape
+                started = time.perf_counter()
+                with torch.inference_mode():
+                    prepared[path](torch.zeros(1, 1, native, native))
+                notes[path] = f"compiled 1x{native}px in {time.perf_counter() - started:.0f} s"
         quality = quality_rows(name, model, prepared, photos, source) if args.photos else {}
         print(f"## {name} ({model.num_parameters() / 1e6:.1f} M parameters, native {native} px)")
         print(
@@ -205,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
                 if "compile" in variants:  # the first call at a new shape compiles
                     started = time.perf_counter()
                     variants["compile"]()
-                    notes["compile"] = f"compiled {batch}x{side}px in {time.perf_counter() - started:.0f} s"
+                    notes["compile"] += f", {batch}x{side}px in {time.perf_counter() - started:.0f} s"
                 timings = bench_support.alternate(variants, args.rounds)
                 flops = model_flops(model, batch, side)
                 base = timings[REFERENCE][0]
