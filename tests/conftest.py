@@ -73,6 +73,9 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["GRADIO_TEMP_DIR"] = str(session_tmp / "gradio")
     # datasets caches every image folder / parquet / csv it reads (arrow files) under ~/.cache: keep them here too.
     os.environ["HF_DATASETS_CACHE"] = str(session_tmp / "hf-datasets")
+    # models.precision records measured choices under ~/.cache/colorlab: a developer's choices must not steer the
+    # tests, and the tests must not write theirs there
+    os.environ["COLORLAB_CACHE_DIR"] = str(session_tmp / "colorlab-cache")
     tempfile.tempdir = str(session_tmp)
 
 
