@@ -267,3 +267,15 @@ def test_size_average_runs_the_networks_at_two_sizes_and_is_checked_first(tmp_pa
     with pytest.raises(SystemExit):
         _run(["--models", *two_models, "--dataset", str(photos), "--out", str(same), "--size_average", "big"])
     assert "--size_average must be a number of pixels" in capsys.readouterr().err
+
+
+def test_precision_is_applied_to_each_network_and_recorded(tmp_path, photos, two_models, capsys):
+    out = tmp_path / "fp32"
+    assert _run(["--models", *two_models, "--dataset", str(photos), "--out", str(out), "--precision", "fp32"]) == 0
+    precisions = json.loads((out / "report.json").read_text())["config"]["precisions"]
+    assert set(precisions) == {"alpha", "beta"}  # the grayscale baseline has no network
+    assert all(line.endswith("fp32 (asked for)") for line in precisions.values())
+    assert "precision: alpha: fp32" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        _run(["--models", *two_models, "--dataset", str(photos), "--out", str(out), "--precision", "fp16"])
+    assert "--precision" in capsys.readouterr().err

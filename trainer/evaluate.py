@@ -39,6 +39,8 @@ from models.hub import load_colorizer
 from models.hub_files import ModelSpec
 from models.imageio import ImageInputError, open_image
 from models.options import parse_size_average, parse_working_size
+from models.precision import apply_precision
+from models.precision_options import check_precision
 from trainer.data import load_splits  # the trainer owns how datasets are opened
 from trainer.data_sources import split_names
 from trainer.fid import inception_features, load_fid_inception
@@ -348,6 +350,12 @@ def build_parser() -> FlagParser:
         metavar="PIXELS",
         help="pipeline (main table only): average each network's prediction with one at this second working size",
     )
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        help="auto|fp32|bf16|int8: each network's precision path (models.precision; auto is the choice measured on "
+        "this machine, else fp32). The report records which path each model ran",
+    )
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--out", required=True, help="folder for report.md, report.json, per_image.csv, PNGs")
     parser.add_argument("--grid_images", type=int, default=6, help="images shown in the comparison grid")
@@ -372,6 +380,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             parser.error(f"--{flag} must be a positive integer, got {value}.")
     try:
         args.size_average = parse_size_average(args.size_average, what="--size_average")
+        args.precision = check_precision(args.precision, what="--precision")
     except ValueError as error:
         parser.error(str(error))
     return args
@@ -390,6 +399,10 @@ def run(args: argparse.Namespace) -> Path:
     colorizers += [load_colorizer(s.source, name=s.name, device=args.device) for s in specs]
     for colorizer in colorizers:  # a second size equal to a model's first is refused before any photo is read
         colorizer.check_size_average(_size_average_for(colorizer, args.size_average), args.working_size)
+    # the grayscale baseline has no network; every other model runs on the precision path asked for (and says so)
+    precisions = {c.name: apply_precision(c, args.precision) for c in colorizers[1:]}
+    for line in precisions.values():
+        print(f"precision: {line}", file=sys.stderr)
     images = load_eval_images(
         args.dataset,
         split=args.split,
@@ -422,6 +435,7 @@ def run(args: argparse.Namespace) -> Path:
     config["sources"] = {BASELINE_NAME: "grayscale baseline (ab = 0)", **{s.name: s.source for s in specs}}
     config["weights"] = weighted.weights
     config["working_sizes"] = {c.name: c.resolve_working_size(args.working_size) for c in colorizers}
+    config["precisions"] = precisions
     report = build_report(raw, images, [c.name for c in colorizers], weighted.unavailable, config, votes=votes)
     if args.sweep:
         report["sweep"] = run_sweep(
