@@ -497,6 +497,8 @@ def model_cards(ctx: AppContext) -> list[ModelCardView]:
         facts.append(f"- source: {source}" + (f" at revision `{entry.revision}`" if entry.revision else ""))
         if entry.takes_hints:
             facts.append("- follows colour points: click the photo in Colorize to place them")
+        if entry.precision:
+            facts.append(f"- precision: {entry.precision.removeprefix(entry.name + ': ')}")
         if entry.extra_options:
             facts.append("- extra options: " + ", ".join(f"`{k}`" for k in entry.extra_options))
         card = _demote_headings(entry.colorizer.card or "_This model has no model card._")

@@ -63,6 +63,7 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent / "models.yaml"
 # Untrained stand-ins, one per family the bundled defaults cover.
 FALLBACK_VARIANTS = ("pix2pix_tiny", "unet_tiny", "autoencoder_tiny")
 UNTRAINED_SUFFIX = " (untrained)"
+PRECISION_ENV = "COLORLAB_PRECISION"  # the precision path of every served network (models.precision)
 _NAME_PATTERN = re.compile(r"^[\w][\w .()+-]{0,63}$")
 _SPEC_KEYS = {"name", "source", "revision"}
 logger = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ class PoolEntry:
     untrained: bool = False
     load_seconds: float = 0.0
     folder: Path | None = None  # local folder the weights came from (Hub cache for Hub models)
+    precision: str = ""  # which precision path the network runs and why (models.precision), for the Models tab
 
     @property
     def extra_options(self) -> dict[str, Any]:
@@ -264,8 +266,13 @@ def _strip_front_matter(card: str) -> str:
 
 
 def load_entry(spec: ModelSpec, *, root: Path = APP_ROOT, device: str = "cpu") -> PoolEntry:
-    """Load one configured model; raises ValueError with one sentence when it cannot be served."""
+    """Load one configured model; raises ValueError with one sentence when it cannot be served.
+
+    Its network runs on the precision path COLORLAB_PRECISION asks for (auto, fp32, bf16, int8; default auto: the
+    choice `python -m models.precision` measured on this machine, else fp32)."""
     from models.hub import load_colorizer, resolve_model_folder  # heavy imports only when loading
+    from models.precision import apply_precision
+    from models.precision_options import check_precision
 
     resolved = resolve_source(spec.source, root)
     if isinstance(resolved, Path) and not resolved.exists():
@@ -277,6 +284,8 @@ def load_entry(spec: ModelSpec, *, root: Path = APP_ROOT, device: str = "cpu") -
     try:
         folder = resolve_model_folder(resolved, revision=spec.revision)
         colorizer = load_colorizer(folder, revision=spec.revision, device=device, name=spec.name)
+        asked = check_precision(os.environ.get(PRECISION_ENV, "auto"), what=f"the {PRECISION_ENV} setting")
+        precision = apply_precision(colorizer, asked)
     except ValueError as error:
         # The reason is shown in the UI: name the folder as the operator wrote it, not the server's absolute path.
         raise ValueError(str(error).replace(str(folder), spec.source).replace(str(resolved), spec.source)) from error
@@ -288,6 +297,7 @@ def load_entry(spec: ModelSpec, *, root: Path = APP_ROOT, device: str = "cpu") -
         revision=spec.revision,
         load_seconds=time.perf_counter() - started,
         folder=folder,
+        precision=precision,
     )
 
 

@@ -167,3 +167,16 @@ def test_entries_describe_their_colorizer_through_the_contract() -> None:
     assert entry.parameters == entry.colorizer.model.num_parameters() > 0
     assert entry.working_size_for(0) == entry.working_size_for(None) == entry.colorizer.native_working_size
     assert entry.working_size_for(96) == 96
+
+
+def test_served_networks_run_on_the_precision_path_the_operator_asks_for(tmp_path: Path, monkeypatch) -> None:
+    save_tiny_models(tmp_path, ["unet_tiny"])
+    spec = [ModelSpec("unet", str(tmp_path / "unet_tiny"))]
+    pool = ModelPool.load(spec)
+    assert pool.entries["unet"].precision.startswith("unet: fp32 (auto: not measured")  # nothing recorded here
+    monkeypatch.setenv("COLORLAB_PRECISION", "fp32")
+    assert ModelPool.load(spec).entries["unet"].precision == "unet: fp32 (asked for)"
+    monkeypatch.setenv("COLORLAB_PRECISION", "fp16")
+    pool = ModelPool.load(spec)
+    assert pool.names() != ["unet"]  # not served, and the reason is a sentence naming the setting
+    assert any("COLORLAB_PRECISION" in failure.reason for failure in pool.failures)
