@@ -175,7 +175,6 @@ def _colorize_tab(ctx: logic.AppContext) -> None:
                 height=340,
                 elem_id="colorize-photo",
             )
-            hint_panel = hints_ui.hint_controls(logic.hint_models(ctx))
         with gr.Column(scale=1):
             models = gr.CheckboxGroup(
                 choices=names, value=names[:3], label="Models", info="Each chosen model colorizes the photo."
@@ -197,6 +196,8 @@ def _colorize_tab(ctx: logic.AppContext) -> None:
             sampling = _sampling_controls(ctx) if samplers else []
             run = gr.Button("Colorize", variant="primary", elem_id="colorize-button")
             cancel = gr.Button("Cancel", variant="stop", elem_id="colorize-cancel") if samplers else None
+            # Beside the photo they are placed on, in the room under the button (results stay as high as before).
+            hint_panel = hints_ui.hint_controls(logic.hint_models(ctx))
     if ctx.examples:
         _example_picker(ctx, image)
     status = gr.Markdown(elem_id="colorize-status")

@@ -1,6 +1,6 @@
 """The Colorize tab's colour-point controls (issue 15): Gradio components and their wiring, used by app.py.
 
-    panel = hint_controls(logic.hint_models(ctx))       # under the photo: colour, its source, the list, undo, clear
+    panel = hint_controls(logic.hint_models(ctx))       # beside the photo: colour, its source, the list, undo, clear
     wire_hints(ctx, image, models, points, current, panel, status, user_error)
 
 A click on the photo (gr.Image .select: the pixel in the photo's own coordinates) places a point; what a point is,
@@ -34,7 +34,8 @@ class HintPanel:
 def hint_controls(followers: Sequence[str]) -> HintPanel:
     """The colour of the next click, where it comes from, the list of points, undo and clear (rendered in place)."""
     who = ", ".join(followers) if followers else "none of the models served here"
-    with gr.Accordion("Colour points (hints)", open=True, elem_id="hint-panel"):
+    # Open where a served model follows points; closed (but there, with its explanation) where none does.
+    with gr.Accordion("Colour points (hints)", open=bool(followers), elem_id="hint-panel"):
         gr.Markdown(
             "Click on the photo to say which colour a place should be, then press **Colorize**. "
             f"Models that follow colour points: {who}; the others colorize automatically.",
