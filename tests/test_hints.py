@@ -264,4 +264,3 @@ def test_a_hint_model_with_the_saved_setting_propagates_and_one_without_does_not
     assert np.array_equal(np.asarray(propagating.colorize(_photo())), np.asarray(plain_hints.colorize(_photo())))
     blue_raw, blue_spread = raw[24, 32, 2] - raw[24, 32, 0], spread[24, 32, 2] - spread[24, 32, 0]
     assert blue_spread > blue_raw + 30  # the untrained network ignores the hint; propagation brings it
-
