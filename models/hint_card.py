@@ -1,4 +1,4 @@
-"""The model-card sections of a hint model: how to give it colour points, and its hint curve with issue 15's bars.
+"""The model-card sections of a hint model: how to give it colour points, and its hint curve with the two hint bars.
 
     sections.append(hints_usage_section())                 # for a network built with hints=True
     sections.append(hint_curve_section(card_data["hint_curve"]))   # written by python -m trainer.card_hints
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-BAR_COUNT = 10  # issue 15's bars are judged at 10 hints per photo
+BAR_COUNT = 10  # the hint bars are judged at 10 hints per photo
 CIEDE_REDUCTION_BAR = 0.30  # with 10 hints, CIEDE2000 at least 30 % below the 0-hint value
 HINT_ERROR_BAR = 5.0  # the colour at the hinted points within 5 CIEDE2000 of the hint
 
@@ -27,7 +27,7 @@ def _met(flag: object) -> str:
 
 
 def verdict_lines(verdicts: dict[str, Any]) -> list[str]:
-    """Issue 15's two bars as markdown bullets, each with its measured value and whether it is met."""
+    """The two hint bars as markdown bullets, each with its measured value and whether it is met."""
     reduction = verdicts.get("ciede2000_reduction")
     error = verdicts.get("hint_error")
     reduction_text = ""
@@ -69,7 +69,7 @@ def hint_curve_section(block: dict[str, Any]) -> str:
             f"{_number(row.get('colourfulness_delta'), 1)} | {_number(row.get('hint_error'), 2)} | "
             f"{_number(row.get('hints_within_5'), 2)} |"
         )
-    lines += ["", "Issue 15's bars:", *verdict_lines(block.get("bars", {}))]
+    lines += ["", "ColorLab's bars for hint models:", *verdict_lines(block.get("bars", {}))]
     return "\n".join(lines)
 
 

@@ -1,4 +1,4 @@
-"""Colour points a user places on the photo in the Colorize tab (issue 15): per-session state, checked like any
+"""Colour points a user places on the photo in the Colorize tab: per-session state, checked like any
 other client input.
 
     points = place_point(points, event.index, photo=path, uploads=reader, colour="#c81e28", source=PICKED, ...)

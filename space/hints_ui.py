@@ -1,4 +1,4 @@
-"""The Colorize tab's colour-point controls (issue 15): Gradio components and their wiring, used by app.py.
+"""The Colorize tab's colour-point controls: Gradio components and their wiring, used by app.py.
 
     panel = hint_controls(logic.hint_models(ctx))       # beside the photo: colour, its source, the list, undo, clear
     wire_hints(ctx, image, models, points, current, panel, status, user_error)

@@ -1,4 +1,4 @@
-"""Colour points in the app (issue 15, part 3): the handler gives them to hint models only (shown first, captions
+"""Colour points in the app: the handler gives them to hint models only (shown first, captions
 say which models used them), forged clicks, colours and state are refused with a sentence, undo and clear.
 
 .venv/bin/python -m pytest tests/test_app_hints.py -q

@@ -1,4 +1,4 @@
-"""The hint curve (issue 15, part 4): simulated users, `trainer.evaluate --hints`, the curve on a hint model's card.
+"""The hint curve: simulated users, `trainer.evaluate --hints`, the curve on a hint model's card.
 
 .venv/bin/python -m pytest tests/test_hint_curve.py -q
 """

@@ -6,7 +6,7 @@
         --name colour_hints
 
 Bundling a hint model is training it, scoring it as a simulated user gives it more and more colour points, then
-this step, so the card says how much the points help and whether issue 15's bars are met. As with the working-size
+this step, so the card says how much the points help and whether the hint bars are met. As with the working-size
 sweep (`trainer.card_sweep`), the curve lives in the config's `colorlab.training` block (the card is regenerated
 from it, so a re-save keeps it), and the model is re-saved through the atomic writer in its own dtype.
 """

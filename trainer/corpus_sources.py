@@ -27,7 +27,7 @@ from trainer.rcc import read_rcc
 
 DEB_SOURCES = (
     "gcompris-qt-data", "mate-backgrounds", "plasma-workspace-wallpapers", "jigzo-data",
-    # added for issue 10 part 4 (reviewed by eye, one licence and credit per photo in the manifest)
+    # added to reach 480+ photos (reviewed by eye, one licence and credit per photo in the manifest)
     "scratch", "kalzium-data", "tuxpaint-data", "enlightenment-data", "libelementary-data", "lxqt-themes",
     "scribus-template", "palapeli-data", "puzzle-jigsaw", "digikam-data", "darktable", "sddm-theme-maldives",
     "gimp-help-en",

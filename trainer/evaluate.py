@@ -15,7 +15,7 @@ the report says why they are missing. Results are deterministic for a --seed.
 
 `--sweep 128,256,...` also scores every model at those working sizes (`trainer.sweep`); `--hints 0,1,2,5,10,20`
 adds the hint curve: a simulated user gives each photo that many colour points from its ground truth, the same for
-every model, and hint models are scored at each count against issue 15's bars (`trainer.hint_curve`).
+every model, and hint models are scored at each count against the hint bars (`trainer.hint_curve`).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ by default), and is scored on CIEDE2000, ab AuC and |Δ colourfulness| at each c
 CIEDE2000 between the output's mean colour over each hinted patch and the hint's colour, averaged over the patches.
 A colorizer that does not take hints is scored at 0 hints only (never fed hints), as a reference.
 
-Issue 15's bars, judged per hint model on the report's split: with 10 hints, CIEDE2000 at least 30 % lower than with
+The hint bars, judged per hint model on the report's split: with 10 hints, CIEDE2000 at least 30 % lower than with
 0 hints, and the colour at the hinted points within 5 CIEDE2000 of the hint (the mean hint error at 10 hints).
 """
 
@@ -148,7 +148,7 @@ def _row(by_count: dict, count: int) -> dict[str, float] | None:
 
 
 def bar_verdicts(model: dict[str, Any]) -> dict[str, Any]:
-    """Issue 15's two bars for one model's curve: each value, and whether it is met (None: not measured)."""
+    """The two hint bars for one model's curve: each value, and whether it is met (None: not measured)."""
     zero, ten = _row(model["counts"], 0), _row(model["counts"], BAR_COUNT)
     reduction = None
     if zero and ten and zero["ciede2000"] > 0:

@@ -1,4 +1,4 @@
-"""A real browser places a colour point (issue 15): pick a colour, click the photo, colorize; the hint model's result
+"""A real browser places a colour point: pick a colour, click the photo, colorize; the hint model's result
 has that colour at that place, and the automatic model's caption says it did not use the point.
 
     .venv/bin/python -m pytest tests/browser/test_browser_hints.py -q -m browser
@@ -40,7 +40,7 @@ def _hint_model() -> Path:
     folder = Path(os.environ.get(HINT_MODEL_ENV) or REPO_ROOT / "weights" / "colour_hints")
     if not (folder / "model.safetensors").is_file():
         pytest.skip(
-            f"{folder} holds no trained hint model yet (weights/colour_hints is bundled by issue 15); "
+            f"{folder} holds no trained hint model yet; "
             f"set {HINT_MODEL_ENV} to a hint model folder to run this test before then."
         )
     return folder
