@@ -68,6 +68,10 @@ _ROWS = (
     Metric("kid", "KID", "KID", False, 4, per_image=False, needs_weights=True),
 )
 METRICS: dict[str, Metric] = {row.name: row for row in _ROWS}
+# A hint model's validation scores it twice: with no hints (the names above) and with this many simulated colour
+# points, under the names above with this prefix (trainer.hint_training; cards name them in models.model_card).
+VALIDATION_HINTS = 10
+HINTED_PREFIX = f"hints{VALIDATION_HINTS}_"
 # Weight-free, per image: what validation computes at every validation step (trainer.metrics.image_metrics).
 VALIDATION_METRICS: tuple[str, ...] = tuple(row.name for row in _ROWS if row.per_image and not row.needs_weights)
 # What early stopping and the "best" checkpoint can follow: validation metrics with a better direction.

@@ -17,10 +17,20 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from models.hint_card import hint_curve_section, hints_usage_section
 from models.hub_files import looks_like_repo_id
-from models.metric_table import METRICS
+from models.metric_table import HINTED_PREFIX, METRICS, VALIDATION_HINTS
 
 # Readable names of the metrics on the card, from the one metric table (direction included where lower is better).
 METRIC_LABELS = {name: metric.hub_name for name, metric in METRICS.items()}
+
+
+def metric_label(metric: str) -> str:
+    """The card's name for a validation metric, hinted ones included (their base metric's name, then the hints)."""
+    if metric.startswith(HINTED_PREFIX):
+        base = metric.removeprefix(HINTED_PREFIX)
+        return f"{METRIC_LABELS.get(base, base)}, with {VALIDATION_HINTS} simulated colour points (network alone)"
+    return METRIC_LABELS.get(metric, metric)
+
+
 # The repository's own local folders (gitignored, absent from a fresh clone): a path under one of them is local
 # even where it no longer exists and has the user/name shape of a Hub id ("data/corpus").
 LOCAL_ROOTS = ("data", "outputs", "weights", "runs", "tests")
@@ -90,7 +100,7 @@ def eval_results(info: dict[str, Any]) -> list[EvalResult] | None:
             dataset_name=describe_dataset(dataset),
             dataset_split=split,
             metric_type=metric,
-            metric_name=METRIC_LABELS.get(metric, metric),
+            metric_name=metric_label(metric),
             metric_value=round(float(value), 4),
         )
         for metric, value in sorted(values.items())

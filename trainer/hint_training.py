@@ -16,11 +16,8 @@ import torch
 from models.base import ColorizationNet
 from models.hint_map import with_hint_input
 from models.hint_propagation import HintPropagation
-from models.metric_table import METRICS
+from models.metric_table import HINTED_PREFIX, METRICS, VALIDATION_HINTS
 from trainer.hint_sampling import sample_hint_map
-
-VALIDATION_HINTS = 10
-HINTED_PREFIX = f"hints{VALIDATION_HINTS}_"
 
 
 def make_hint_model(model: ColorizationNet, args: argparse.Namespace) -> ColorizationNet:
