@@ -50,3 +50,18 @@ def test_the_picture_at_the_top_exists_and_stays_small() -> None:
     with Image.open(picture) as image:
         assert image.format == "PNG" and image.width <= 1000
     assert "python docs/tools/results_figure.py" in head  # how to rebuild it
+
+
+def test_the_colour_hints_example_runs_and_the_point_takes_its_colour(monkeypatch, tmp_path: Path, photo) -> None:
+    blocks = re.findall(r"```python\n(.*?)```", _section("Colour hints"), flags=re.S)
+    assert len(blocks) == 1, "the Colour hints section should hold one python block"
+    (tmp_path / "weights").symlink_to(REPO_ROOT / "weights", target_is_directory=True)
+    photo("camera").resize((640, 480)).save(tmp_path / "old_photo.jpg")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(blocks[0], "README.md (Colour hints)", "exec"), namespace)
+
+    color = np.asarray(namespace["color"].convert("RGB"), dtype=np.int16)
+    assert color.shape == (480, 640, 3)
+    red, green, blue = color[228:233, 410:415].reshape(-1, 3).mean(axis=0)
+    assert red > green + 20 and red > blue + 20  # the point asked for red, and the bundled hint model gives red there
