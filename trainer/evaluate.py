@@ -399,10 +399,6 @@ def run(args: argparse.Namespace) -> Path:
     colorizers += [load_colorizer(s.source, name=s.name, device=args.device) for s in specs]
     for colorizer in colorizers:  # a second size equal to a model's first is refused before any photo is read
         colorizer.check_size_average(_size_average_for(colorizer, args.size_average), args.working_size)
-    # the grayscale baseline has no network; every other model runs on the precision path asked for (and says so)
-    precisions = {c.name: apply_precision(c, args.precision) for c in colorizers[1:]}
-    for line in precisions.values():
-        print(f"precision: {line}", file=sys.stderr)
     images = load_eval_images(
         args.dataset,
         split=args.split,
@@ -411,6 +407,11 @@ def run(args: argparse.Namespace) -> Path:
         fit=args.fit,
         image_column=args.image_column,
     )
+    # after the data loaded (a bad dataset is the one sentence a user sees): the grayscale baseline has no network,
+    # every other model runs on the precision path asked for, and says which
+    precisions = {c.name: apply_precision(c, args.precision) for c in colorizers[1:]}
+    for line in precisions.values():
+        print(f"precision: {line}", file=sys.stderr)
     weighted = load_weighted_metrics(
         lpips_weights=args.lpips_weights,
         inception_weights=args.inception_weights,
