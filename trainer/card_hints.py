@@ -13,14 +13,12 @@ from it, so a re-save keeps it), and the model is re-saved through the atomic wr
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
-from pathlib import Path
 from typing import Any
 
-from models.flags import FlagParser
-from models.hub import load_model, save_model_atomically
+from models.base import ColorizationNet
+from trainer.card_command import run_card_command
 
 
 def hint_curve_for_card(report: dict[str, Any], name: str, *, source: str | None = None) -> dict[str, Any]:
@@ -61,53 +59,24 @@ def hint_curve_for_card(report: dict[str, Any], name: str, *, source: str | None
     }
 
 
+def _refuse_automatic_models(model: ColorizationNet, folder: str) -> str | None:
+    if model.takes_hints:
+        return None
+    return f"{folder} does not take hints, so its card gets no hint curve; pass the hint model's folder."
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = FlagParser(prog="python -m trainer.card_hints", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--report", required=True, help="report.json written by trainer.evaluate --hints.")
-    parser.add_argument("--model", required=True, help="The saved hint model folder whose card gets the curve.")
-    parser.add_argument("--name", required=True, help="The model's name in the report (the NAME of NAME=PATH).")
-    parser.add_argument(
-        "--source",
-        default=None,
-        help="How the card's command names the model, e.g. its bundled folder when the report evaluated the "
-        "training output (default: the report's PATH).",
+    return run_card_command(
+        argv,
+        prog="python -m trainer.card_hints",
+        description=__doc__.split("\n\n")[0],
+        what="hint curve",
+        report_flag="--hints",
+        card_key="hint_curve",
+        build_block=hint_curve_for_card,
+        summary=lambda block: ", ".join(block["counts"]) + " hints",
+        refuse_model=_refuse_automatic_models,
     )
-    args = parser.parse_args(argv)
-    try:
-        report = json.loads(Path(args.report).read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        print(
-            f"error: could not read {args.report} ({error}); pass the report.json of a trainer.evaluate run.",
-            file=sys.stderr,
-        )
-        return 2
-    try:
-        block = hint_curve_for_card(report, args.name, source=args.source)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except (KeyError, TypeError, AttributeError):
-        print(
-            f"error: {args.report} is not a trainer.evaluate --hints report; pass the report.json it wrote.",
-            file=sys.stderr,
-        )
-        return 2
-    try:
-        model = load_model(args.model)
-        if not model.takes_hints:
-            print(
-                f"error: {args.model} does not take hints, so its card gets no hint curve; pass the hint model's "
-                "folder.",
-                file=sys.stderr,
-            )
-            return 2
-        model.card_data["hint_curve"] = block
-        save_model_atomically(model, args.model)
-    except (OSError, ValueError) as error:
-        print(f"error: could not update {args.model} ({error}); nothing was changed.", file=sys.stderr)
-        return 2
-    print(f"{args.model}: hint curve over {', '.join(block['counts'])} hints written to the card.")
-    return 0
 
 
 if __name__ == "__main__":

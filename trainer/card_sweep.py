@@ -12,14 +12,11 @@ through the atomic writer in its own dtype.
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
-from pathlib import Path
 from typing import Any
 
-from models.flags import FlagParser
-from models.hub import load_model, save_model_atomically
+from trainer.card_command import run_card_command
 
 
 def sweep_for_card(report: dict[str, Any], name: str, *, source: str | None = None) -> dict[str, Any]:
@@ -48,45 +45,16 @@ def sweep_for_card(report: dict[str, Any], name: str, *, source: str | None = No
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = FlagParser(prog="python -m trainer.card_sweep", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--report", required=True, help="report.json written by trainer.evaluate --sweep.")
-    parser.add_argument("--model", required=True, help="The saved model folder whose card gets the sweep.")
-    parser.add_argument("--name", required=True, help="The model's name in the report (the NAME of NAME=PATH).")
-    parser.add_argument(
-        "--source",
-        default=None,
-        help="How the card's command names the model, e.g. its bundled folder when the report evaluated the "
-        "training output (default: the report's PATH).",
+    return run_card_command(
+        argv,
+        prog="python -m trainer.card_sweep",
+        description=__doc__.split("\n\n")[0],
+        what="sweep",
+        report_flag="--sweep",
+        card_key="sweep",
+        build_block=sweep_for_card,
+        summary=lambda block: ", ".join(block["sizes"]),
     )
-    args = parser.parse_args(argv)
-    try:
-        report = json.loads(Path(args.report).read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        print(
-            f"error: could not read {args.report} ({error}); pass the report.json of a trainer.evaluate run.",
-            file=sys.stderr,
-        )
-        return 2
-    try:
-        block = sweep_for_card(report, args.name, source=args.source)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except (KeyError, TypeError, AttributeError, StopIteration):
-        print(
-            f"error: {args.report} is not a trainer.evaluate --sweep report; pass the report.json it wrote.",
-            file=sys.stderr,
-        )
-        return 2
-    try:
-        model = load_model(args.model)
-        model.card_data["sweep"] = block
-        save_model_atomically(model, args.model)
-    except (OSError, ValueError) as error:
-        print(f"error: could not update {args.model} ({error}); nothing was changed.", file=sys.stderr)
-        return 2
-    print(f"{args.model}: sweep over {', '.join(block['sizes'])} written to the card.")
-    return 0
 
 
 if __name__ == "__main__":
