@@ -27,8 +27,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 CORPUS = REPO_ROOT / "data" / "corpus"
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 # scikit-image's bundled colour photographs, split so that calibration never sees a scored photo
-SKIMAGE_SCORED = ("astronaut", "chelsea", "coffee", "motorcycle_left")
-SKIMAGE_CALIBRATION = ("rocket", "motorcycle_right", "hubble_deep_field")
+SKIMAGE_SCORED = ("astronaut", "chelsea", "coffee", "immunohistochemistry")
+SKIMAGE_CALIBRATION = ("rocket", "hubble_deep_field", "retina")
 
 
 def _folder_photos(folder: Path, count: int) -> list[np.ndarray]:

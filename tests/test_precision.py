@@ -229,8 +229,12 @@ def test_quality_scores_are_those_of_the_photos():
     assert 0 < scores["ciede2000"] < 100 and 0 < scores["ab_auc"] <= 1
 
 
-def test_a_model_whose_int8_path_is_too_inaccurate_keeps_fp32(tmp_path):
+def test_a_model_whose_int8_path_is_too_inaccurate_keeps_fp32(tmp_path, monkeypatch):
     pytest.importorskip("onnxruntime")
+    import models.precision_quality
+
+    # as on a fresh clone: no corpus, so int8 calibrates on scikit-image's bundled photos
+    monkeypatch.setattr(models.precision_quality, "CORPUS", tmp_path / "no-corpus")
     # One feature map of the first convolution made 10^4 times larger than the others, and read by no later layer:
     # fp32 ignores it, but int8 quantizes each activation tensor with one scale, so the next convolution's input is
     # rounded in steps far larger than the other feature maps, which all become zero.
