@@ -13,7 +13,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import bench_support
@@ -90,15 +89,9 @@ def main(argv: list[str] | None = None) -> None:
             failed = [r for r in results if r.error is not None]
             assert not failed, failed[0].error
 
-        times: dict[str, list[tuple[float, float]]] = {"one by one": [], "pipelined": []}
-        for _ in range(args.rounds):
-            for name, run in (("one by one", one_by_one), ("pipelined", pipelined)):
-                wall, cpu = time.perf_counter(), time.process_time()
-                run()
-                times[name].append((time.perf_counter() - wall, time.process_time() - cpu))
-        for name, rows in times.items():
-            wall = statistics.median(t[0] for t in rows)
-            cpu = statistics.median(t[1] for t in rows)
+        # paired rounds (bench_support.alternate: the first, warm-up round is dropped)
+        figures = bench_support.alternate({"one by one": one_by_one, "pipelined": pipelined}, args.rounds)
+        for name, (wall, cpu) in figures.items():
             print(f"  {name:11s} {len(jobs) / wall:6.2f} img/s ({wall:.1f} s wall, {cpu:.1f} s CPU)", flush=True)
     load = os.getloadavg()
     print(f"end: load average {load[0]:.1f}")

@@ -65,7 +65,10 @@ def _read_all(path: Path) -> dict[str, dict]:
 
 def read_choice(model: nn.Module) -> dict | None:
     """The recorded choice for this model's weights on this machine, or None."""
-    entry = _read_all(cache_dir() / CACHE_FILE).get(_key(model))
+    recorded = _read_all(cache_dir() / CACHE_FILE)
+    if not recorded:  # nothing measured here: skip hashing every weight (the app asks this for each model at start)
+        return None
+    entry = recorded.get(_key(model))
     return entry if isinstance(entry, dict) and isinstance(entry.get("path"), str) else None
 
 

@@ -23,15 +23,21 @@ def _section(name: str) -> str:
     return match.group(1)
 
 
-def test_the_python_api_example_runs_as_written(monkeypatch, tmp_path: Path, photo) -> None:
-    blocks = re.findall(r"```python\n(.*?)```", _section("Python API"), flags=re.S)
-    assert len(blocks) == 1, "the Python API section should hold one python block"
-    # The example's relative paths (weights/..., old_photo.jpg) as a reader in a clone has them, in a tmp folder.
+def _run_example(section: str, photo_size: tuple[int, int], monkeypatch, tmp_path: Path, photo) -> dict:
+    """Run the one python block of a README section as a reader in a clone would, in a tmp folder that has the
+    example's relative paths (weights/..., old_photo.jpg); returns the block's namespace."""
+    blocks = re.findall(r"```python\n(.*?)```", _section(section), flags=re.S)
+    assert len(blocks) == 1, f"the {section} section should hold one python block"
     (tmp_path / "weights").symlink_to(REPO_ROOT / "weights", target_is_directory=True)
-    photo("camera").resize((300, 200)).save(tmp_path / "old_photo.jpg")
+    photo("camera").resize(photo_size).save(tmp_path / "old_photo.jpg")
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
-    exec(compile(blocks[0], "README.md (Python API)", "exec"), namespace)  # the example, as a reader runs it
+    exec(compile(blocks[0], f"README.md ({section})", "exec"), namespace)
+    return namespace
+
+
+def test_the_python_api_example_runs_as_written(monkeypatch, tmp_path: Path, photo) -> None:
+    namespace = _run_example("Python API", (300, 200), monkeypatch, tmp_path, photo)
 
     with Image.open(tmp_path / "old_photo_color.png") as saved:
         assert saved.size == (300, 200) and saved.mode == "RGB"
@@ -53,13 +59,7 @@ def test_the_picture_at_the_top_exists_and_stays_small() -> None:
 
 
 def test_the_colour_hints_example_runs_and_the_point_takes_its_colour(monkeypatch, tmp_path: Path, photo) -> None:
-    blocks = re.findall(r"```python\n(.*?)```", _section("Colour hints"), flags=re.S)
-    assert len(blocks) == 1, "the Colour hints section should hold one python block"
-    (tmp_path / "weights").symlink_to(REPO_ROOT / "weights", target_is_directory=True)
-    photo("camera").resize((640, 480)).save(tmp_path / "old_photo.jpg")
-    monkeypatch.chdir(tmp_path)
-    namespace: dict = {}
-    exec(compile(blocks[0], "README.md (Colour hints)", "exec"), namespace)
+    namespace = _run_example("Colour hints", (640, 480), monkeypatch, tmp_path, photo)
 
     color = np.asarray(namespace["color"].convert("RGB"), dtype=np.int16)
     assert color.shape == (480, 640, 3)

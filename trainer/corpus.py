@@ -259,7 +259,7 @@ def build(
         data, old_split = images[row["sha256"]]
         target = out / splits[row["sha256"]] / row["file_name"]
         if data is not None:
-            _write_atomic(target, data)
+            write_atomic(target, data)
         elif old_split != splits[row["sha256"]]:
             (out / old_split / row["file_name"]).replace(target)
     keep = {(splits[r["sha256"]], r["file_name"]) for r in ordered}
@@ -268,8 +268,8 @@ def build(
             if (split, stale.name) not in keep:
                 stale.unlink()
         lines = [json.dumps(r, ensure_ascii=False) + "\n" for r in ordered if splits[r["sha256"]] == split]
-        _write_atomic(out / split / "metadata.jsonl", "".join(lines).encode())
-    _write_atomic(out / "README.md", dataset_card(ordered, splits).encode())
+        write_atomic(out / split / "metadata.jsonl", "".join(lines).encode())
+    write_atomic(out / "README.md", dataset_card(ordered, splits).encode())
     counts = Counter(splits[r["sha256"]] for r in ordered)
     reused = sum(data is None for data, _ in images.values())
     log(
@@ -312,7 +312,8 @@ def _described(entry: Entry) -> dict[str, str]:
     return {"licence": entry.licence, "credit": entry.credit, "category": entry.category or "uncategorised"}
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to a sibling temporary file, then rename it over `path`: never half a file."""
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(data)
     tmp.replace(path)

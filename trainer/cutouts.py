@@ -33,7 +33,7 @@ import numpy as np
 from PIL import Image
 
 from models.flags import FlagParser
-from trainer.corpus import DEFAULT_CACHE, is_non_commercial
+from trainer.corpus import DEFAULT_CACHE, is_non_commercial, write_atomic
 from trainer.corpus_sources import PackageCache, SourceError
 from trainer.cutout_set import MARKER
 
@@ -168,10 +168,10 @@ def build(out: Path, *, manifest: Path = MANIFEST, cache: PackageCache | None = 
     for stale in images.glob("*.png"):
         if stale.name not in keep:
             stale.unlink()
-    _write_atomic(out / "metadata.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode())
+    write_atomic(out / "metadata.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode())
     marker = {"kind": "colorlab-cutouts", "count": len(rows), **_counts(rows)}
-    _write_atomic(out / MARKER, (json.dumps(marker, indent=1) + "\n").encode())
-    _write_atomic(out / "README.md", card(rows).encode())
+    write_atomic(out / MARKER, (json.dumps(marker, indent=1) + "\n").encode())
+    write_atomic(out / "README.md", card(rows).encode())
     log(f"cut-outs: {len(rows)} in {out}; {len(problems)} left out")
     log(summary_lines(rows))
     for line in problems:
@@ -198,18 +198,12 @@ def _ingest(entry: Entry, data: bytes | None, version: str, images: Path) -> dic
     if not target.exists():  # names carry the sha256: an existing file is this very cut-out
         buffer = io.BytesIO()
         rgba.save(buffer, "PNG", optimize=True)
-        _write_atomic(target, buffer.getvalue())
+        write_atomic(target, buffer.getvalue())
     return {
         "file_name": f"images/{name}", "source": entry.source, "package_version": version,
         "original_path": entry.path, "licence": entry.licence, "credit": entry.credit, "category": entry.category,
         "mirror": entry.mirror, "width": rgba.width, "height": rgba.height, "sha256": entry.sha256,
     }  # fmt: skip
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
 
 
 def _counts(rows: list[dict]) -> dict[str, dict[str, int]]:
