@@ -1,9 +1,10 @@
-"""pix2pix for colorization: recursive U-Net generator (L -> ab), conditional PatchGAN, GAN losses.
+"""pix2pix for colorization: recursive U-Net generator (L -> ab) and conditional PatchGAN.
 
 Follows Isola et al. 2017 / junyanz's reference code: 4x4 stride-2 convolutions, skip connections at
 every scale, dropout in the three innermost decoder blocks, tanh output, and a 70x70 PatchGAN that
 sees (L, ab) together. Differences: keyword-only typed constructors, no in-place activations on
-tensors that also feed a skip connection, and optional spectral norm for the discriminator.
+tensors that also feed a skip connection, and optional spectral norm for the discriminator. The GAN
+losses that train them live with the other losses, in trainer.losses.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from torch.nn.utils import spectral_norm
 from models.base import ColorizationNet, register_model
 
 NormName = Literal["batch", "instance"]
-GanMode = Literal["vanilla", "lsgan", "hinge"]
 
 
 def _norm_layer(norm: NormName, channels: int) -> nn.Module:
@@ -161,33 +161,6 @@ class PatchDiscriminator(nn.Module):
                 f"L {tuple(l_norm.shape)} and ab {tuple(ab_norm.shape)} must have the same height and width."
             )
         return self.model(torch.cat([l_norm, ab_norm], dim=1))
-
-
-class GANLoss(nn.Module):
-    """Adversarial objective: 'vanilla' (BCE on logits), 'lsgan' (least squares) or 'hinge'.
-
-    `real_label` below 1 gives one-sided label smoothing, which keeps a strong discriminator from
-    saturating (the failure mode docs/architecture.md describes on this data).
-    """
-
-    def __init__(self, mode: GanMode = "vanilla", *, real_label: float = 1.0, fake_label: float = 0.0) -> None:
-        super().__init__()
-        if mode not in ("vanilla", "lsgan", "hinge"):
-            raise ValueError(f"gan mode must be 'vanilla', 'lsgan' or 'hinge', got '{mode}'.")
-        self.mode = mode
-        self.real_label = real_label
-        self.fake_label = fake_label
-
-    def forward(self, logits: torch.Tensor, *, target_is_real: bool, for_discriminator: bool = True) -> torch.Tensor:
-        if self.mode == "hinge":
-            if not for_discriminator:
-                return -logits.mean()  # generator: raise the critic's score
-            margin = 1.0 - logits if target_is_real else 1.0 + logits
-            return torch.relu(margin).mean()
-        target = torch.full_like(logits, self.real_label if target_is_real else self.fake_label)
-        if self.mode == "lsgan":
-            return nn.functional.mse_loss(logits, target)
-        return nn.functional.binary_cross_entropy_with_logits(logits, target)
 
 
 # --- registered variants ----------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Reconstruction losses: --losses weights, SSIM, and a perceptual loss that refuses to run without VGG weights.
+"""Training losses: --losses weights, SSIM, a perceptual loss that refuses to run without VGG weights, GAN losses.
 
 .venv/bin/python -m pytest tests/test_losses.py -q -x
 """
@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from models.color import rgb_to_model_space
-from trainer.losses import ReconstructionLoss, VGG16Features, ssim, ssim_map
+from trainer.losses import GANLoss, ReconstructionLoss, VGG16Features, ssim, ssim_map
 
 
 @pytest.fixture
@@ -127,3 +127,30 @@ def test_perceptual_loss_loads_a_torchvision_layout_state_dict(tmp_path, lab_bat
     total, parts = criterion(l_norm, pred, ab)
     total.backward()
     assert parts["perceptual"].item() > 0 and pred.grad.abs().sum() > 0
+
+
+# --- GAN losses (pix2pix's adversarial objective) ---------------------------------------------------------
+@pytest.mark.parametrize(
+    ("mode", "real_score", "fake_score"), [("vanilla", 5.0, -5.0), ("lsgan", 1.0, 0.0), ("hinge", 1.0, -1.0)]
+)
+def test_gan_losses_prefer_correct_scores(mode, real_score, fake_score):
+    loss = GANLoss(mode)
+    looks_real = torch.full((2, 1, 4, 4), real_score)
+    looks_fake = torch.full((2, 1, 4, 4), fake_score)
+    assert loss(looks_real, target_is_real=True) < loss(looks_fake, target_is_real=True)
+    assert loss(looks_fake, target_is_real=False) < loss(looks_real, target_is_real=False)
+    # the generator is rewarded for fooling the discriminator
+    fooled = loss(looks_real, target_is_real=True, for_discriminator=False)
+    assert fooled < loss(looks_fake, target_is_real=True, for_discriminator=False)
+
+
+def test_label_smoothing_moves_the_real_target():
+    logits = torch.full((1, 1, 2, 2), 10.0)
+    assert GANLoss("vanilla", real_label=0.9)(logits, target_is_real=True) > GANLoss("vanilla")(
+        logits, target_is_real=True
+    )
+
+
+def test_an_unknown_gan_mode_fails_clearly():
+    with pytest.raises(ValueError, match="gan mode must be"):
+        GANLoss("wasserstein")  # type: ignore[arg-type]

@@ -1,4 +1,4 @@
-"""Reconstruction losses for colorizers: L1, MSE, SSIM and VGG perceptual, combined by weights.
+"""Every training loss: reconstruction (L1, MSE, SSIM, VGG perceptual, colour classes, combined by weights) and GAN.
 
     criterion = ReconstructionLoss.from_spec("l1:1,ssim:0.5", perceptual_weights=None)
     loss, parts = criterion(l_norm, pred_ab, target_ab)
@@ -6,12 +6,17 @@
 L1 / MSE / SSIM act on normalised ab (what the network predicts). The perceptual loss compares
 VGG16 features of the RGB images rebuilt from (L, ab), so it needs ImageNet VGG16 weights from a
 local file: there are none offline, and random VGG features would be a different loss wearing
-the same name, so without a file it refuses to start. The GAN losses live in models.pix2pix.
+the same name, so without a file it refuses to start.
+
+    gan_loss = GANLoss("vanilla", real_label=0.9)   # pix2pix's adversarial objective (a PatchGAN's logits)
+    d_loss = gan_loss(real_logits, target_is_real=True) + gan_loss(fake_logits, target_is_real=False)
+    g_adv = gan_loss(fake_logits, target_is_real=True, for_discriminator=False)
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +26,7 @@ from models.ab_classes import class_prior, rebalanced_cross_entropy, rebalancing
 from models.base import check_tensor_shapes
 from models.color import model_space_to_rgb
 
+GanMode = Literal["vanilla", "lsgan", "hinge"]
 LOSS_NAMES = ("l1", "huber", "mse", "ssim", "perceptual", "classes")
 HUBER_DELTA = 0.1  # in normalised ab (x110 = 11 ab units): L2 near the truth, L1 for the ambiguous large errors
 
@@ -206,3 +212,30 @@ class ReconstructionLoss(nn.Module):
             )
         total = sum((self.weights[name] * value for name, value in parts.items()), start=torch.zeros(()).to(pred_ab))
         return total, parts
+
+
+class GANLoss(nn.Module):
+    """Adversarial objective: 'vanilla' (BCE on logits), 'lsgan' (least squares) or 'hinge'.
+
+    `real_label` below 1 gives one-sided label smoothing, which keeps a strong discriminator from
+    saturating (the failure mode docs/architecture.md describes on this data).
+    """
+
+    def __init__(self, mode: GanMode = "vanilla", *, real_label: float = 1.0, fake_label: float = 0.0) -> None:
+        super().__init__()
+        if mode not in ("vanilla", "lsgan", "hinge"):
+            raise ValueError(f"gan mode must be 'vanilla', 'lsgan' or 'hinge', got '{mode}'.")
+        self.mode = mode
+        self.real_label = real_label
+        self.fake_label = fake_label
+
+    def forward(self, logits: torch.Tensor, *, target_is_real: bool, for_discriminator: bool = True) -> torch.Tensor:
+        if self.mode == "hinge":
+            if not for_discriminator:
+                return -logits.mean()  # generator: raise the critic's score
+            margin = 1.0 - logits if target_is_real else 1.0 + logits
+            return torch.relu(margin).mean()
+        target = torch.full_like(logits, self.real_label if target_is_real else self.fake_label)
+        if self.mode == "lsgan":
+            return nn.functional.mse_loss(logits, target)
+        return nn.functional.binary_cross_entropy_with_logits(logits, target)

@@ -35,7 +35,7 @@ from models.hub import load_model, save_model_atomically
 from models.hub_files import WEIGHTS_NAME
 from models.metric_table import is_better
 from models.pipeline import NetworkColorizer
-from models.pix2pix import GANLoss, PatchDiscriminator
+from models.pix2pix import PatchDiscriminator
 from models.registry import create_model
 from models.widget_example import write_widget_example
 from trainer.args import parse_args
@@ -65,7 +65,7 @@ from trainer.loop import (
     track_nonfinite,
     training_length,
 )
-from trainer.losses import ReconstructionLoss
+from trainer.losses import GANLoss, ReconstructionLoss
 from trainer.preflight import (
     OutputNotWritable,
     as_write_error,
