@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from models.bn_fold import fold_batchnorm
+from models.cpu_peak import read_cpu_info
 
 PATHS = ("fp32", "channels_last", "folded_bn", "bf16", "compile", "int8")
 REFERENCE = "fp32"
@@ -44,14 +45,7 @@ class PrecisionError(ValueError):
 @functools.cache
 def cpu_flags() -> frozenset[str]:
     """The CPU feature flags from /proc/cpuinfo (empty where it does not exist, e.g. macOS)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return frozenset()
-    for line in text.splitlines():
-        if line.startswith(("flags", "Features")):
-            return frozenset(line.split(":", 1)[1].split())
-    return frozenset()
+    return read_cpu_info().flags
 
 
 def cpu_supports_bf16() -> bool:
@@ -65,14 +59,7 @@ def cpu_supports_bf16() -> bool:
 
 def cpu_description() -> str:
     """The CPU's model name and the instruction sets that matter here, e.g. 'AMD EPYC 9R14 (AVX512, bf16 yes)'."""
-    name = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    name = read_cpu_info().model_name or "unknown CPU"
     capability = torch.backends.cpu.get_cpu_capability()
     return f"{name} ({capability}, bf16 {'yes' if cpu_supports_bf16() else 'no'})"
 
