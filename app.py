@@ -3,7 +3,7 @@
 ColorLab's Gradio UI: Colorize (before/after sliders at full resolution), a blind A/B Arena,
 the Leaderboard it feeds, and the Models' cards. This file is layout and wiring only: the work is
 done by `space.app_logic` (handlers), `space.model_pool` (which models), `space.arena` (pairs and
-votes), `space.ratings` and `space.leaderboard`. `demo` is built at import, as Spaces expect;
+votes), `judge.ratings` and `judge.leaderboard`. `demo` is built at import, as Spaces expect;
 configuration comes from the environment (see space/README.md): COLORLAB_MODELS, COLORLAB_DATA_DIR,
 COLORLAB_CONCURRENCY, COLORLAB_MIN_VOTES. Analytics are off unless GRADIO_ANALYTICS_ENABLED says otherwise.
 """
@@ -28,10 +28,10 @@ from typing import Any
 
 import gradio as gr
 
+from judge.ratings import RatingsError
 from space import app_logic as logic
 from space import hint_state, hints_ui
 from space.examples import EXAMPLES_NOTE
-from space.ratings import RatingsError
 from space.ui_components import rating_radio, uploaded_image
 
 # Plain arrows, not emoji: they render in every font (emoji showed as boxes in a fresh Debian chromium).

@@ -136,8 +136,8 @@ def percentile(values: list[float], q: float) -> float:
 def run(config: Path, concurrency: int, args: argparse.Namespace, work: Path) -> dict:
     import skimage
 
+    from judge.ratings import RatingsStore
     from space.model_pool import read_config_file
-    from space.ratings import RatingsStore
 
     models = [spec.name for spec in read_config_file(config)]
     photos_dir = Path(skimage.__file__).parent / "data"

@@ -9,9 +9,9 @@ Prints the leaderboard each defence leaves, the attacker's detection rate and ho
   no outlier test);
 - identity + limits: the voter is the socket peer, so the attacker has only its real addresses (one, or a botnet
   of --botnet), each held to the per-voter and global limits of space.limits; every vote is still counted;
-- identity + limits + outlier test: the leaderboard as the app now shows it (space.outliers).
+- identity + limits + outlier test: the leaderboard as the app now shows it (judge.outliers).
 
-Every pair, vote and refusal goes through the real space.ratings.RatingsStore (on /dev/shm where available, with a
+Every pair, vote and refusal goes through the real judge.ratings.RatingsStore (on /dev/shm where available, with a
 simulated clock), so the limits are the store's own. Then it measures how often the attacker identifies the sides
 of real arena rounds by re-running /colorize with the bundled colorizers: pixel-exact, and nearest by mean squared
 error, with the arena's disguise (dither + jittered working size) off and on.
@@ -33,11 +33,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from judge.leaderboard import bradley_terry
+from judge.outliers import shadow_exclude
+from judge.ratings import RateLimited, RatingsStore
 from models.flags import FlagParser
-from space.leaderboard import bradley_terry
 from space.limits import ArenaLimits
-from space.outliers import shadow_exclude
-from space.ratings import RateLimited, RatingsStore
 
 STRENGTH = {"best": 1150.0, "good": 1060.0, "fair": 990.0, "worst": 800.0}  # true Elo-scale preferences
 TARGET = "worst"

@@ -1,6 +1,6 @@
 """python benchmarks/bench_evaluate.py [--images 100] [--size 256] [--models pix2pix_unet256 unet resunet]
 
-Seconds for `python -m trainer.evaluate` to score N images at SIZE px for three colorizers (plus the
+Seconds for `python -m judge.evaluate` to score N images at SIZE px for three colorizers (plus the
 grayscale baseline it always adds), split into model inference and metric computation, and printed as a
 markdown snippet for the README. The models have random weights (speed does not depend on them) and are
 saved and loaded in Hub format, so the timed path is the real command's: dataset -> Colorizer.colorize_batch
@@ -87,7 +87,7 @@ def main() -> None:
         "\n".join(
             [
                 f"Evaluation speed: {report['n_images']} images at {args.size} px, {len(args.models)} models + the "
-                f"grayscale baseline, `python -m trainer.evaluate` on {os.cpu_count()} CPU cores "
+                f"grayscale baseline, `python -m judge.evaluate` on {os.cpu_count()} CPU cores "
                 f"({platform.processor() or platform.machine()}, torch {torch.__version__}, "
                 f"{torch.get_num_threads()} threads, load average {load:.1f} at the end):",
                 "",

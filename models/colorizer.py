@@ -34,7 +34,7 @@ hint map at the working size (`predict_ab(..., hint_map=...)`). A colorizer that
 with a sentence: hints are never silently ignored.
 
 `models.pipeline.NetworkColorizer` (pix2pix, the baselines, colour classes) and `models.diffusion.DiffusionColorizer`
-implement it; `trainer.evaluate.GrayscaleBaseline` is the smallest example.
+implement it; `judge.evaluate.GrayscaleBaseline` is the smallest example.
 """
 
 from __future__ import annotations

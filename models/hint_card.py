@@ -1,9 +1,9 @@
 """The model-card sections of a hint model: how to give it colour points, and its hint curve with the two hint bars.
 
     sections.append(hints_usage_section())                 # for a network built with hints=True
-    sections.append(hint_curve_section(card_data["hint_curve"]))   # written by python -m trainer.card_hints
+    sections.append(hint_curve_section(card_data["hint_curve"]))   # written by python -m judge.card_hints
 
-The curve comes from `python -m trainer.evaluate --hints 0,1,2,5,10,20` (trainer.hint_curve); `trainer.card_hints`
+The curve comes from `python -m judge.evaluate --hints 0,1,2,5,10,20` (judge.hint_curve); `judge.card_hints`
 stores it in the config's card data (so a re-save keeps it) and this module renders it. The bars and their
 sentences live here because both the evaluation report and the card state them, and models/ never imports trainer/.
 Standard library only.
@@ -50,7 +50,7 @@ def _number(value: object, decimals: int) -> str:
 def hint_curve_section(block: dict[str, Any]) -> str:
     """`{"command", "split", "n_images", "seed", "counts": {"0": {"ciede2000", "ab_auc", "colourfulness_delta",
     "hint_error", "hints_within_5"}, ...}, "bars": {...}}` -> the card's "Hint curve" section."""
-    command = block.get("command", "python -m trainer.evaluate --hints 0,1,2,5,10,20")
+    command = block.get("command", "python -m judge.evaluate --hints 0,1,2,5,10,20")
     lines = [
         "## Hint curve",
         f"`{command}`: on {block.get('n_images', '?')} "

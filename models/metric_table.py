@@ -5,11 +5,11 @@
     METRICS["ssim"].format(0.84812)                # "0.8481"
     is_better("ciede2000", 11.9, best=12.4)        # True
 
-Validation and early stopping (trainer.validation), the metric functions (trainer.metrics), evaluation reports
-(trainer.report, trainer.human) and model cards (models.model_card) all read this table, so a metric's direction
+Validation and early stopping (trainer.validation), the metric functions (judge.metrics), evaluation reports
+(judge.report, judge.human) and model cards (models.model_card) all read this table, so a metric's direction
 and label are written once. It sits in models/ and imports nothing (standard library only) because the cards in
 models/ need it and models/ never imports trainer/. Adding a metric: a row here, then its function in
-trainer/metrics.py (weight-free, per image) or in trainer.evaluate (metrics that need weights).
+judge/metrics.py (weight-free, per image) or in judge.evaluate (metrics that need weights).
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ METRICS: dict[str, Metric] = {row.name: row for row in _ROWS}
 # points, under the names above with this prefix (trainer.hint_training; cards name them in models.model_card).
 VALIDATION_HINTS = 10
 HINTED_PREFIX = f"hints{VALIDATION_HINTS}_"
-# Weight-free, per image: what validation computes at every validation step (trainer.metrics.image_metrics).
+# Weight-free, per image: what validation computes at every validation step (judge.metrics.image_metrics).
 VALIDATION_METRICS: tuple[str, ...] = tuple(row.name for row in _ROWS if row.per_image and not row.needs_weights)
 # What early stopping and the "best" checkpoint can follow: validation metrics with a better direction.
 EARLY_STOPPING_METRICS: tuple[str, ...] = tuple(

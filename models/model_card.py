@@ -34,7 +34,7 @@ def metric_label(metric: str) -> str:
 # The repository's own local folders (gitignored, absent from a fresh clone): a path under one of them is local
 # even where it no longer exists and has the user/name shape of a Hub id ("data/corpus").
 LOCAL_ROOTS = ("data", "outputs", "weights", "runs", "tests")
-# Where `python -m trainer.corpus build` puts the open photo corpus by default.
+# Where `python -m corpus.photos build` puts the open photo corpus by default.
 CORPUS_FOLDER = "data/corpus"
 CORPUS_NAME = "ColorLab open photo corpus"  # the title of the dataset card the builder writes
 VALIDATION_TASK = "image-to-image"
@@ -170,12 +170,12 @@ def _description(model: Any) -> str:
 
 def _sweep_section(sweep: dict[str, Any]) -> str:
     """`{"command": ..., "sizes": {"192": {"ciede2000": .., "blotches": ..}, ...}, "gray_ciede2000": ..}` -> markdown:
-    the model at every working size (from `trainer.evaluate --sweep`), so users see how far it can be pushed."""
+    the model at every working size (from `judge.evaluate --sweep`), so users see how far it can be pushed."""
     gray = sweep.get("gray_ciede2000")
     gray_text = f"gray: CIEDE2000 {gray:.2f}" if isinstance(gray, (int, float)) else "gray not scored"
     lines = [
         "## Working-size sweep",
-        f"`{sweep.get('command', 'python -m trainer.evaluate --sweep')}` ({gray_text}).",
+        f"`{sweep.get('command', 'python -m judge.evaluate --sweep')}` ({gray_text}).",
         "",
         "| working size | CIEDE2000 | ab AuC | \\|Δ colourfulness\\| | blotches (%) |",
         "|---|---|---|---|---|",

@@ -7,9 +7,9 @@
     board = leaderboard_view(ctx)      # tables and a figure, cached until a new vote arrives
 
 Environment: `COLORLAB_MODELS` (see space.model_pool), `COLORLAB_DATA_DIR` (ratings; see
-space.ratings.default_data_dir), `COLORLAB_MIN_VOTES` (below it a model is provisional, default 20),
-`COLORLAB_RATINGS_REPO` + `HF_TOKEN` (optional Hub sync of votes, see space.sync).
-Every refusal is a ValueError or a space.ratings.RatingsError whose message is one sentence for the user.
+judge.ratings.default_data_dir), `COLORLAB_MIN_VOTES` (below it a model is provisional, default 20),
+`COLORLAB_RATINGS_REPO` + `HF_TOKEN` (optional Hub sync of votes, see judge.sync).
+Every refusal is a ValueError or a judge.ratings.RatingsError whose message is one sentence for the user.
 """
 
 from __future__ import annotations
@@ -29,17 +29,17 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
+from judge.leaderboard import leaderboard_plot, leaderboard_table, win_rate_matrix
+from judge.outliers import excluded_summary, shadow_exclude
+from judge.ratings import RatingsStore, Vote
 from models.colorizer import prepare_image
 from models.hints import Hint, HintError, check_hints
 from space.arena import Arena, ArenaError, ArenaRound
 from space.examples import Example, prepare_examples
 from space.identity import VoterPolicy
-from space.leaderboard import leaderboard_plot, leaderboard_table, win_rate_matrix
 from space.limits import ArenaLimits
 from space.model_pool import ModelPool, PoolEntry
-from space.outliers import excluded_summary, shadow_exclude
 from space.outputs import OutputFolder, safe_stem
-from space.ratings import RatingsStore, Vote
 from space.uploads import Upload, UploadReader
 
 WORKING_SIZE_RANGE = (64, 1024)
@@ -138,7 +138,7 @@ class AppContext:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AppContext:
         """The app's context from the environment (see the module docstring); starts the optional vote sync."""
-        from space.sync import start_hub_sync  # huggingface_hub's CommitScheduler: only when sync is on
+        from judge.sync import start_hub_sync  # huggingface_hub's CommitScheduler: only when sync is on
 
         env = os.environ if env is None else env
         min_votes = _env_int(env, "COLORLAB_MIN_VOTES", DEFAULT_MIN_VOTES)
@@ -365,7 +365,7 @@ class LeaderboardView:
     win_rates: pd.DataFrame  # formatted for display, row model vs column model
     figure: Figure
     summary: str
-    raw: pd.DataFrame  # space.leaderboard.leaderboard_table's numbers
+    raw: pd.DataFrame  # judge.leaderboard.leaderboard_table's numbers
 
 
 def _interval(low: float, high: float, digits: int) -> str:

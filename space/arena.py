@@ -29,12 +29,12 @@ import numpy as np
 import torch
 from PIL import Image
 
+from judge.ratings import RatingsStore, Vote, image_sha256
 from models.color import lab_to_srgb8
 from models.colorizer import PreparedImage, prepare_image
 from space.examples import Example
 from space.model_pool import ModelPool
 from space.outputs import OutputFolder
-from space.ratings import RatingsStore, Vote, image_sha256
 from space.uploads import UploadReader
 
 Pair = frozenset[str]
@@ -100,7 +100,7 @@ class PairScheduler:
 # /colorize, which told the sides apart in 10 of 10 rounds. Each round therefore runs at a working size drawn from
 # these offsets (both sides alike) and gets +-1/255 of random dither: invisible, but never byte-identical. An
 # attacker who compares approximately can still tell the models apart (benchmarks/bench_arena_attack.py measures
-# it), which is why the ranking is defended statistically too (space.outliers).
+# it), which is why the ranking is defended statistically too (judge.outliers).
 SIZE_JITTER = (-32, 0, 32)
 
 

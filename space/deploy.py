@@ -2,7 +2,8 @@
 
 Assemble the Hugging Face Space bundle and upload it with `huggingface_hub`:
 
-    app.py, models/*.py, space/*.py      the code the app imports (no tests, trainer or benchmarks)
+    app.py, models/*.py, space/*.py,     the code the app imports (no tests, trainer, corpus or benchmarks;
+    judge/*.py                           judge/ for the ratings store and leaderboard, its evaluation files ride along)
     space/models.yaml                    the served models: bundled folders rewritten to weights/<name>,
                                          Hub ids kept as references (with their revision)
     weights/<name>/                      each local model folder (config, safetensors, card, sample PNGs)
@@ -38,7 +39,7 @@ from models.hub import DIFFUSION_MARKER
 from space.model_pool import APP_ROOT, ModelSpec, check_specs, configured_specs, read_config_file, resolve_source
 from space.outputs import safe_stem
 
-CODE_PACKAGES = ("models", "space")
+CODE_PACKAGES = ("models", "space", "judge")  # judge: the ratings store, its Hub sync and the leaderboard
 # Files of a model folder worth shipping (the patterns models.hub downloads, diffusion sub-folders included).
 MODEL_FILE_PATTERNS = ("config.json", "model.safetensors", "README.md", "*.png", "colorlab_diffusion.json",
                        "model_index.json", "*/*.json", "*/*.safetensors", "*/*.txt")  # fmt: skip
@@ -50,7 +51,7 @@ DIFFUSION_PACKAGES = ("diffusers", "transformers")
 # Never uploaded, even if they end up in the bundle folder.
 IGNORE_PATTERNS = ["**/__pycache__/**", "*.pyc", ".DS_Store"]
 # Remote files the bundle owns: stale ones (a removed model, a deleted module) are deleted on upload.
-DELETE_PATTERNS = ["*.py", "models/**", "space/**", "weights/**", "requirements.txt"]
+DELETE_PATTERNS = ["*.py", "models/**", "space/**", "judge/**", "weights/**", "requirements.txt"]
 
 
 class DeployError(ValueError):

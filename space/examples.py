@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from space.ratings import image_sha256
+from judge.ratings import image_sha256
 
 # (file in skimage/data, caption shown under the thumbnail); "B&W" marks the genuine black-and-white photographs.
 # Short on purpose: a gallery caption longer than its thumbnail is cut off.

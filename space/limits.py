@@ -46,7 +46,7 @@ class ArenaLimits:
         )
 
     def store_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for space.ratings.RatingsStore."""
+        """Keyword arguments for judge.ratings.RatingsStore."""
 
         def window(count: int) -> tuple[int, float] | None:
             return (count, WINDOW_S) if count > 0 else None

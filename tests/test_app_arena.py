@@ -10,12 +10,12 @@ import pytest
 from app_support import save_tiny_models
 from PIL import Image
 
+from judge.ratings import InvalidToken, RatingsStore, TokenUsed, image_sha256
 from models.color import lightness_from_srgb8
 from space.arena import Arena, ArenaError, PairScheduler
 from space.examples import prepare_examples
 from space.model_pool import ModelPool, read_config_file
 from space.outputs import OutputFolder
-from space.ratings import InvalidToken, RatingsStore, TokenUsed, image_sha256
 
 MODELS = ["m1", "m2", "m3", "m4"]
 SHA = image_sha256(b"photo")

@@ -18,6 +18,7 @@ from app_support import launched, load_app, save_tiny_models
 from gradio_client import Client, handle_file
 from PIL import Image
 
+from judge.ratings import RatingsStore
 from models.diffusion import DiffusionColorizer, DiffusionSettings, create_diffusion_components
 from models.diffusion_tiny import TINY_BASE_MODEL
 from models.hub import DIFFUSION_MARKER
@@ -25,7 +26,6 @@ from space import app_logic as logic
 from space import deploy
 from space.model_pool import ModelPool, read_config_file
 from space.outputs import OutputFolder
-from space.ratings import RatingsStore
 
 DIFFUSION = "controlnet"
 TRAINED_SIZE = 32  # the diffusion model's resolution: the app samples there whatever working size is asked

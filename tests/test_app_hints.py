@@ -15,13 +15,13 @@ import torch
 import yaml
 from PIL import Image
 
+from judge.ratings import RatingsStore
 from models.hints import MAX_HINTS, Hint, HintError
 from space import app_logic as logic
 from space import hint_state
 from space.hints_ui import click_note
 from space.model_pool import DEFAULT_CONFIG, ModelPool, read_config_file
 from space.outputs import OutputFolder
-from space.ratings import RatingsStore
 
 RED = (200, 30, 40)
 

@@ -9,12 +9,12 @@ import pytest
 from app_support import save_tiny_models
 from PIL import Image
 
+from judge.ratings import RatingsStore
 from space import app_logic as logic
 from space.arena import ArenaError
 from space.examples import prepare_examples
 from space.model_pool import ModelChoiceError, ModelPool, read_config_file
 from space.outputs import OutputFolder
-from space.ratings import RatingsStore
 
 
 @pytest.fixture

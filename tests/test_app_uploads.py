@@ -16,11 +16,11 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
+from judge.ratings import RatingsStore
 from models.imageio import ImageInputError, open_image
 from space import app_logic as logic
 from space.model_pool import ModelPool, read_config_file
 from space.outputs import OutputFolder
-from space.ratings import RatingsStore
 from space.uploads import UploadReader
 
 

@@ -14,15 +14,15 @@ import pytest
 from app_support import save_tiny_models
 from PIL import Image
 
+from judge.export import main as export_main
+from judge.export import read_export
+from judge.leaderboard import bradley_terry
+from judge.outliers import flag_outlier_voters
+from judge.ratings import RateLimited, RatingsStore
 from space import app_logic as logic
 from space.arena import dither
-from space.export import main as export_main
-from space.export import read_export
-from space.leaderboard import bradley_terry
 from space.model_pool import ModelPool, ModelSpec, read_config_file
-from space.outliers import flag_outlier_voters
 from space.outputs import OutputFolder
-from space.ratings import RateLimited, RatingsStore
 
 SHA = "0" * 64
 ATTACKER = "198.51.100.66"

@@ -1,4 +1,4 @@
-"""The blotch metric (trainer.artifacts): it must flag compact colour islands the truth lacks, and nothing else."""
+"""The blotch metric (judge.artifacts): it must flag compact colour islands the truth lacks, and nothing else."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from skimage import color, data
 
-from trainer.artifacts import blotch_mask, blotch_share
-from trainer.metrics import image_metrics
+from judge.artifacts import blotch_mask, blotch_share
+from judge.metrics import image_metrics
 
 
 @pytest.fixture(scope="module")

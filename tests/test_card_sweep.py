@@ -1,4 +1,4 @@
-"""trainer.card_sweep: an evaluate sweep written into a saved model's card, keeping its dtype and its other files."""
+"""judge.card_sweep: an evaluate sweep written into a saved model's card, keeping its dtype and its other files."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import json
 
 import torch
 
+from judge.card_sweep import main as card_sweep_main
+from judge.card_sweep import sweep_for_card
 from models.hub import load_model
 from models.registry import create_model
-from trainer.card_sweep import main as card_sweep_main
-from trainer.card_sweep import sweep_for_card
 
 
 def _report() -> dict:
@@ -31,12 +31,12 @@ def _report() -> dict:
 
 def test_the_sweep_block_names_its_command_gray_and_every_size():
     block = sweep_for_card(_report(), "mine")
-    assert block["command"].startswith("python -m trainer.evaluate --models weights/x --dataset data/corpus")
+    assert block["command"].startswith("python -m judge.evaluate --models weights/x --dataset data/corpus")
     assert "--sweep 128,256" in block["command"]
     assert block["gray_ciede2000"] == 12.87
     assert block["sizes"]["256"]["ciede2000"] == 12.63
     assert sweep_for_card(_report(), "mine", source="weights/y")["command"].startswith(
-        "python -m trainer.evaluate --models weights/y "
+        "python -m judge.evaluate --models weights/y "
     )
 
 
@@ -63,7 +63,7 @@ def test_a_report_without_a_sweep_or_the_model_is_one_sentence(tmp_path, capsys)
     no_sweep = tmp_path / "plain.json"
     no_sweep.write_text(json.dumps({"config": {}}))
     assert card_sweep_main(["--report", str(no_sweep), "--model", str(folder), "--name", "mine"]) == 2
-    assert "run trainer.evaluate with --sweep" in capsys.readouterr().err
+    assert "run judge.evaluate with --sweep" in capsys.readouterr().err
 
     (tmp_path / "report.json").write_text(json.dumps(_report()))
     assert card_sweep_main(["--report", str(tmp_path / "report.json"), "--model", str(folder), "--name", "x"]) == 2
@@ -71,4 +71,4 @@ def test_a_report_without_a_sweep_or_the_model_is_one_sentence(tmp_path, capsys)
 
     (tmp_path / "list.json").write_text("[1, 2]")  # JSON, but not an evaluate report: a sentence, no traceback
     assert card_sweep_main(["--report", str(tmp_path / "list.json"), "--model", str(folder), "--name", "x"]) == 2
-    assert "is not a trainer.evaluate --sweep report" in capsys.readouterr().err
+    assert "is not a judge.evaluate --sweep report" in capsys.readouterr().err

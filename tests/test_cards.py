@@ -27,7 +27,7 @@ from space import deploy
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = sorted(path.parent for path in (REPO_ROOT / "weights").glob("*/config.json"))
-# The validation row the trainer writes (trainer.metrics.METRIC_NAMES), blotches included.
+# The validation row the trainer writes (judge.metrics.METRIC_NAMES), blotches included.
 METRICS = {
     "psnr": 21.4,
     "psnr_ab": 24.1,

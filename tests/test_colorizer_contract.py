@@ -16,6 +16,7 @@ from conftest import lightness_of
 from PIL import Image
 
 import models.colorizer as contract
+from judge.ratings import RatingsStore
 from models.colorizer import Colorizer, PreparedImage, prepare_image
 from models.diffusion import DiffusionColorizer, DiffusionSettings, create_diffusion_components
 from models.pipeline import NetworkColorizer
@@ -23,7 +24,6 @@ from models.registry import create_model
 from space import app_logic as logic
 from space.model_pool import ModelPool, PoolEntry, read_config_file
 from space.outputs import OutputFolder
-from space.ratings import RatingsStore
 
 
 class Reddish(Colorizer):

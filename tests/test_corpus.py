@@ -23,11 +23,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from corpus.edj import EdjError, jpegs, largest_jpeg, read_edj, write_edj
+from corpus.pzl import PzlError, read_pzl, write_pzl
+from corpus.rcc import RccError, read_rcc, write_rcc
+from corpus.sources import DEB_SOURCES, WHEEL_SOURCES, DebArchive, PackageCache, read_originals
 from trainer import corpus
-from trainer.corpus_sources import DEB_SOURCES, WHEEL_SOURCES, DebArchive, PackageCache, read_originals
-from trainer.edj import EdjError, jpegs, largest_jpeg, read_edj, write_edj
-from trainer.pzl import PzlError, read_pzl, write_pzl
-from trainer.rcc import RccError, read_rcc, write_rcc
 
 # ----------------------------------------------------------------------------------------------- helpers
 

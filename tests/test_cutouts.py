@@ -1,4 +1,4 @@
-"""Photographic cut-outs: the builder's manifest rules and refusals (python -m trainer.cutouts), and the compositing
+"""Photographic cut-outs: the builder's manifest rules and refusals (python -m corpus.cutouts), and the compositing
 augmentation (--composite_cutouts): deterministic, training crops only, pixels changed only under the pasted alpha,
 batch shapes kept, clearly labelled in the run summary and the model card, one sentence for a bad folder.
 
@@ -21,11 +21,11 @@ from PIL import Image, ImageDraw
 from test_corpus import photo, write_deb
 from train_support import make_photo_folder, run_cli, run_trainer
 
+from corpus.photos import load_manifest as load_corpus_manifest
+from corpus.sources import CUTOUT_DEB_SOURCES, DEB_SOURCES, PackageCache
 from trainer import cutouts
 from trainer.args import parse_args
 from trainer.compositing import Compositor
-from trainer.corpus import load_manifest as load_corpus_manifest
-from trainer.corpus_sources import CUTOUT_DEB_SOURCES, DEB_SOURCES, PackageCache
 from trainer.cutout_set import MARKER, CutoutSetError, describe, is_cutout_set, read_cutout_set
 from trainer.data import ColorizationDataset, CropConfig, collate
 
@@ -143,8 +143,8 @@ def test_build_keeps_photographic_cut_outs_and_refuses_the_rest_in_one_line_each
 
 
 def test_the_corpus_builder_still_refuses_cut_outs() -> None:
-    from trainer.corpus import CorpusError, encode
-    from trainer.corpus_sources import Original
+    from corpus.photos import CorpusError, encode
+    from corpus.sources import Original
 
     with pytest.raises(CorpusError, match="cut-out rather than a photograph"):
         encode(Original(png(cutout_image(0))))
@@ -209,7 +209,7 @@ def test_a_missing_empty_or_wrong_folder_is_refused_in_one_sentence(tmp_path: Pa
     empty = tmp_path / "empty"
     empty.mkdir()
     for folder, says in (
-        (tmp_path / "nowhere", "is not a folder; build it with 'python -m trainer.cutouts build --out DIR'"),
+        (tmp_path / "nowhere", "is not a folder; build it with 'python -m corpus.cutouts build --out DIR'"),
         (empty, "is not a cut-out set (it has no cutouts.json and metadata.jsonl)"),
         (photos, "is not a cut-out set"),
     ):

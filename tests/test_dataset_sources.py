@@ -1,4 +1,4 @@
-"""Every `datasets` source the trainer and trainer.evaluate read, each made here from a few small photos.
+"""Every `datasets` source the trainer and judge.evaluate read, each made here from a few small photos.
 
 .venv/bin/python -m pytest tests/test_dataset_sources.py -q -x
 

@@ -1,4 +1,4 @@
-"""`python -m trainer.evaluate`: report files for tiny models on scikit-image's photos, ratings join, failures.
+"""`python -m judge.evaluate`: report files for tiny models on scikit-image's photos, ratings join, failures.
 
 .venv/bin/python -m pytest tests/test_evaluate.py -q
 """
@@ -17,11 +17,11 @@ from PIL import Image
 from skimage import data
 from skimage.color import rgb2lab
 
+from judge.lpips_metric import AlexNetTrunk
+from judge.metrics import METRIC_NAMES, colourfulness
+from judge.report import build_report, render_markdown
 from models.registry import create_model
 from trainer import evaluate as ev
-from trainer.lpips_metric import AlexNetTrunk
-from trainer.metrics import METRIC_NAMES, colourfulness
-from trainer.report import build_report, render_markdown
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
 
@@ -58,7 +58,7 @@ def _empty_torch_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _ratings_db(folder: Path, preference: list[str], rounds: int = 8) -> Path:
     """An arena database where people prefer models in `preference` order (earlier wins) and rate them so."""
-    from space.ratings import RatingsStore
+    from judge.ratings import RatingsStore
 
     sha = hashlib.sha256(b"photo").hexdigest()
     with RatingsStore(folder, models=preference, salt="evaluation-test-salt", rate_limit=None) as store:

@@ -11,15 +11,15 @@ from collections.abc import Callable
 
 import pytest
 
+from judge.evaluate import build_parser as evaluate_parser
 from models.colorize import build_parser as colorize_parser
 from models.flags import FlagParser, canonical_flag
 from trainer.args import _build_parser as train_parser
-from trainer.evaluate import build_parser as evaluate_parser
 
 # Every command's parser; each must spell its flags one way and accept the other spelling.
 COMMANDS: dict[str, Callable[[], argparse.ArgumentParser]] = {
     "python -m models.colorize": colorize_parser,
-    "python -m trainer.evaluate": evaluate_parser,
+    "python -m judge.evaluate": evaluate_parser,
     "accelerate launch trainer/train.py": train_parser,
 }
 

@@ -1,4 +1,4 @@
-"""The hint curve: simulated users, `trainer.evaluate --hints`, the curve on a hint model's card.
+"""The hint curve: simulated users, `judge.evaluate --hints`, the curve on a hint model's card.
 
 .venv/bin/python -m pytest tests/test_hint_curve.py -q
 """
@@ -16,6 +16,9 @@ from PIL import Image
 from skimage import data
 from skimage.color import rgb2lab
 
+from judge.card_hints import hint_curve_for_card
+from judge.card_hints import main as card_hints_main
+from judge.hint_curve import bar_verdicts, hint_curve_lines, parse_hint_counts, run_hint_curve
 from models.colorizer import Colorizer
 from models.hint_card import verdict_lines
 from models.hint_map import encode_hints
@@ -23,9 +26,6 @@ from models.hints import MAX_HINT_HALF_SIDE, MAX_HINTS
 from models.hub import load_model
 from models.registry import create_model
 from trainer import evaluate as ev
-from trainer.card_hints import hint_curve_for_card
-from trainer.card_hints import main as card_hints_main
-from trainer.hint_curve import bar_verdicts, hint_curve_lines, parse_hint_counts, run_hint_curve
 from trainer.hint_sampling import simulated_hints
 
 PHOTOS = ("astronaut", "coffee", "chelsea")
@@ -269,7 +269,7 @@ def _report() -> dict:
 def test_the_card_block_names_its_command_and_every_count():
     block = hint_curve_for_card(_report(), "mine", source="weights/colour_hints")
     assert block["command"] == (
-        "python -m trainer.evaluate --models weights/colour_hints --dataset data/corpus --split validation "
+        "python -m judge.evaluate --models weights/colour_hints --dataset data/corpus --split validation "
         "--image_size 512 --hints 0,1,10 --seed 0"
     )
     assert block["counts"]["10"]["hint_error"] == 3.2 and block["n_images"] == 49
@@ -314,7 +314,7 @@ def test_a_card_without_hints_says_nothing_about_them_and_wrong_inputs_are_sente
 
     (tmp_path / "plain.json").write_text(json.dumps({"config": {}}))
     assert card_hints_main(["--report", str(tmp_path / "plain.json"), "--model", str(plain), "--name", "mine"]) == 2
-    assert "run trainer.evaluate with --hints 0,1,2,5,10,20" in capsys.readouterr().err
+    assert "run judge.evaluate with --hints 0,1,2,5,10,20" in capsys.readouterr().err
     (tmp_path / "list.json").write_text("[1, 2]")
     assert card_hints_main(["--report", str(tmp_path / "list.json"), "--model", str(plain), "--name", "mine"]) == 2
-    assert "is not a trainer.evaluate --hints report" in capsys.readouterr().err
+    assert "is not a judge.evaluate --hints report" in capsys.readouterr().err

@@ -6,7 +6,7 @@ A function-local import that exists only to dodge a cycle hides the cycle from P
 counts here like a top-level one. Two kinds of import are left out because they cannot tie modules in a loop:
 those under `if TYPE_CHECKING:` never run (they let a lower module name a type from a higher one for the type
 checker), and those under `if __name__ == "__main__":` run only when the file is the program, as the module
-`__main__`, which nothing imports (`python -m space.ratings export` hands over to space.export that way).
+`__main__`, which nothing imports (`python -m judge.ratings export` hands over to judge.export that way).
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ def test_sees_function_local_and_relative_imports(tmp_path: Path) -> None:
 
 def test_the_repository_has_no_import_cycle() -> None:
     modules = project_modules()
-    assert {"models.base", "models.hub", "space.ratings", "trainer.train", "app"} <= set(modules)
+    assert {"models.base", "models.hub", "judge.ratings", "trainer.train", "app"} <= set(modules)
     graph = import_graph(modules)
     assert "models.base" in graph["models.hub"], "the graph lost a known import; the parser is broken"
     cycle = find_cycle(graph)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from space.leaderboard import (
+from judge.leaderboard import (
     bootstrap_ci,
     bradley_terry,
     leaderboard_plot,

@@ -147,7 +147,7 @@ def test_pick_keeps_fp32_when_no_path_gains_beyond_timing_noise():
 
 
 def test_ab_auc_agrees_with_the_trainers_metric():
-    from trainer.metrics import ab_auc as trainer_ab_auc
+    from judge.metrics import ab_auc as trainer_ab_auc
 
     rng = np.random.default_rng(0)
     pred, target = rng.uniform(-60, 60, (16, 16, 3)), rng.uniform(-60, 60, (16, 16, 3))

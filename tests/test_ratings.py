@@ -20,9 +20,9 @@ from unittest.mock import create_autospec
 import pytest
 from huggingface_hub import HfApi
 
-from space.export import main, read_export
-from space.leaderboard import leaderboard_table
-from space.ratings import (
+from judge.export import main, read_export
+from judge.leaderboard import leaderboard_table
+from judge.ratings import (
     SCHEMA_VERSION,
     BadChoice,
     BadInput,
@@ -36,7 +36,7 @@ from space.ratings import (
     UnknownModel,
     image_sha256,
 )
-from space.sync import start_hub_sync
+from judge.sync import start_hub_sync
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MODELS = ["pix2pix", "unet", "cnn"]
@@ -275,7 +275,7 @@ def test_connections_of_finished_threads_are_closed(tmp_path):
 CASTER = textwrap.dedent(
     """
     import sys
-    from space.ratings import RatingsStore
+    from judge.ratings import RatingsStore
     store = RatingsStore(sys.argv[1], models=["x", "y"], salt="s", rate_limit=None)
     while True:
         pair = store.issue_pair("x", "y", "0" * 64, voter="v")

@@ -12,13 +12,13 @@ import torch
 from safetensors import safe_open
 from train_support import make_photo_folder, run_trainer
 
+from judge.evaluate import main as evaluate_main
 from models.colorize import main as colorize_main
 from models.hub import load_colorizer, load_model
 from models.pipeline import DEFAULT_WORKING_SIZE, NetworkColorizer, prepare_image
 from models.registry import create_model
 from space.model_pool import ModelPool, ModelSpec
 from trainer.data import CropConfig
-from trainer.evaluate import main as evaluate_main
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +163,7 @@ def test_multiscale_training_samples_have_their_batchs_side(photos):
 def test_the_card_shows_a_recorded_working_size_sweep():
     model = create_model("unet_tiny")
     model.card_data["sweep"] = {
-        "command": "python -m trainer.evaluate --sweep 128,256",
+        "command": "python -m judge.evaluate --sweep 128,256",
         "gray_ciede2000": 12.87,
         "sizes": {"128": {"ciede2000": 12.5, "ab_auc": 0.87, "colourfulness_delta": 30.0, "blotches": 0.0}},
     }

@@ -1,7 +1,7 @@
 """The compositing augmentation (`--composite_cutouts DIR --composite_probability P`): photographic cut-outs
 pasted onto training crops.
 
-    compositor = Compositor.from_folder("data/cutouts", probability=0.5)   # built by python -m trainer.cutouts
+    compositor = Compositor.from_folder("data/cutouts", probability=0.5)   # built by python -m corpus.cutouts
     rgb, covered = compositor(rgb, np.random.default_rng([seed, epoch, index, 2]))
 
 With probability P a training crop (RGB in [0, 1], before the Lab conversion) gets 1-2 random cut-outs, each at a

@@ -1,4 +1,4 @@
-"""A built cut-out set on disk (the folder `python -m trainer.cutouts build` writes): reading and labelling it.
+"""A built cut-out set on disk (the folder `python -m corpus.cutouts build` writes): reading and labelling it.
 
 Standard library only, so `trainer.args` checks `--composite_cutouts` before torch is imported, and the data
 loader refuses a cut-out set given as `--dataset` (cut-outs are never training or validation photos on their own).
@@ -10,8 +10,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-MARKER = "cutouts.json"  # written by trainer.cutouts next to metadata.jsonl; names a cut-out set
-BUILD_HINT = "build it with 'python -m trainer.cutouts build --out DIR'"
+MARKER = "cutouts.json"  # written by corpus.cutouts next to metadata.jsonl; names a cut-out set
+BUILD_HINT = "build it with 'python -m corpus.cutouts build --out DIR'"
 MAX_PASTES = 2  # cut-outs pasted onto one composited crop: 1 to this many
 
 
@@ -55,7 +55,7 @@ def read_cutout_set(folder: str | Path) -> list[Cutout]:
 
 
 def is_cutout_set(folder: str | Path) -> bool:
-    """True for a folder built by trainer.cutouts."""
+    """True for a folder built by corpus.cutouts."""
     return (Path(folder) / MARKER).is_file()
 
 
@@ -70,5 +70,5 @@ def describe(folder: str | Path, probability: float) -> str:
         count = "cut-outs"
     return (
         f"composites: with probability {probability:g}, 1-{MAX_PASTES} photographic cut-outs from {folder} "
-        f"({count}, python -m trainer.cutouts) pasted onto training crops; validation photos never composited"
+        f"({count}, python -m corpus.cutouts) pasted onto training crops; validation photos never composited"
     )

@@ -72,7 +72,7 @@ def corpus_hint(dataset: str) -> str:
     """The command that builds the open photo corpus, when `dataset` is (inside) its default folder."""
     posix = Path(dataset).expanduser().as_posix().rstrip("/")
     if posix == CORPUS_FOLDER or posix.startswith(CORPUS_FOLDER + "/"):
-        return f"; build it with `python -m trainer.corpus build --out {CORPUS_FOLDER}`"
+        return f"; build it with `python -m corpus.photos build --out {CORPUS_FOLDER}`"
     return ""
 
 

@@ -6,7 +6,7 @@ the mean true ab there. `sample_hint_map` does that for a training batch. A quar
 edges (drawn in proportion to the ab gradient), where a user's click matters most and a patch mean mixes two
 colours; the rest land anywhere.
 
-`simulated_hints` is the same user for evaluation (the hint curve of `trainer.evaluate --hints`): `Hint` objects in
+`simulated_hints` is the same user for evaluation (the hint curve of `judge.evaluate --hints`): `Hint` objects in
 the photo's own pixels, each coloured with the mean true Lab of its patch.
 
 Everything is drawn from the `torch.Generator` passed in, so a run seeded per step resumes exactly.
@@ -88,7 +88,7 @@ def sample_hint_map(ab_norm: torch.Tensor, generator: torch.Generator, *, count:
     return torch.stack(maps).to(ab_norm)
 
 
-# --- the simulated user of the hint curve (trainer.hint_curve) -----------------------------------------------------
+# --- the simulated user of the hint curve (judge.hint_curve) -----------------------------------------------------
 @dataclass(frozen=True)
 class SimulatedHint:
     """One simulated click: the `Hint` a user would give, and the full-resolution patch its colour was taken from

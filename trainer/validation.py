@@ -2,7 +2,7 @@
 
 The validation images are decoded once (whole image squashed to the training resolution, as the
 inference pipeline does) and kept in memory; each validation pass only runs the generator.
-Metrics come from `trainer.metrics` so training and `python -m trainer.evaluate` agree; which direction
+Metrics come from `judge.metrics` so training and `python -m judge.evaluate` agree; which direction
 is better (early stopping, the best checkpoint) comes from the metric table, `models.metric_table`.
 """
 
@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from judge.metrics import image_metrics
 from models.color import model_space_to_rgb
-from trainer.metrics import image_metrics
 
 # normalised L (B,1,H,W) -> normalised ab (B,2,H,W), or (B,k,2,H,W): k sampled colourings per image (diffusion)
 PredictFn = Callable[[torch.Tensor], torch.Tensor]

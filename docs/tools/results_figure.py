@@ -2,13 +2,13 @@
 
 Real results of the bundled colorizers on held-out photos: one row per validation photo of the corpus, columns
 input (gray) | every model listed in space/models.yaml, in its order | the original colour photo. Each photo is
-centre-cropped to a square and resized to 256 px (as `trainer.evaluate` does), colorized by each model at its
+centre-cropped to a square and resized to 256 px (as `judge.evaluate` does), colorized by each model at its
 native working size, and shown as tiles that fit the picture into --width px (GitHub shows a README about 830 px
 wide; 800 px and three photos keep the PNG near 550 KB with four models). Re-run it after the bundled models change:
 it reads the model list, so nothing here names a model. It prints the photo credits for the README's caption.
 
     python docs/tools/results_figure.py --photos scratch_grand-canyon gcompris-qt-data_japan --width 1000
-    python -m trainer.corpus build --out data/corpus   # first, if data/corpus is missing
+    python -m corpus.photos build --out data/corpus   # first, if data/corpus is missing
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from space.model_pool import read_config_file, resolve_source  # noqa: E402
 # Validation photos by file-name prefix (source_subject; the corpus adds a content hash): a landscape, an animal and
 # a building, so the picture shows sky, rock, fur and stone (the kitten is a failure of every model), not a best case.
 DEFAULT_PHOTOS = ("scratch_grand-canyon", "gcompris-qt-data_kitten", "gcompris-qt-data_schwerinpalace")
-EVAL_SIZE = 256  # trainer.evaluate's centre-crop size
+EVAL_SIZE = 256  # judge.evaluate's centre-crop size
 HEADER, PAD = 24, 4
 
 
@@ -48,7 +48,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def find_photos(folder: Path, prefixes: list[str]) -> list[Path]:
     """The photo whose file name starts with each prefix; a clear error naming what is missing."""
     if not folder.is_dir():
-        raise SystemExit(f"{folder} does not exist; build it first: python -m trainer.corpus build --out data/corpus")
+        raise SystemExit(f"{folder} does not exist; build it first: python -m corpus.photos build --out data/corpus")
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png", ".webp"})
     found = []
     for prefix in prefixes:

@@ -1,8 +1,8 @@
-"""Write a `trainer.evaluate --sweep` result into a saved model's card (the "Working-size sweep" section).
+"""Write a `judge.evaluate --sweep` result into a saved model's card (the "Working-size sweep" section).
 
-    python -m trainer.evaluate --models colour_l1=weights/colour_l1 --dataset data/corpus --split validation \
+    python -m judge.evaluate --models colour_l1=weights/colour_l1 --dataset data/corpus --split validation \
         --image_size 512 --sweep 128,192,256,384,512 --out outputs/eval_sweep
-    python -m trainer.card_sweep --report outputs/eval_sweep/report.json --model weights/colour_l1 --name colour_l1
+    python -m judge.card_sweep --report outputs/eval_sweep/report.json --model weights/colour_l1 --name colour_l1
 
 Bundling a model is training it, evaluating it across working sizes, then this step, so the card a user reads
 on the Hub says how the model holds up at every size the app's slider allows. The sweep lives in the config's
@@ -16,7 +16,7 @@ import shlex
 import sys
 from typing import Any
 
-from trainer.card_command import run_card_command
+from judge.card_command import run_card_command
 
 
 def sweep_for_card(report: dict[str, Any], name: str, *, source: str | None = None) -> dict[str, Any]:
@@ -24,7 +24,7 @@ def sweep_for_card(report: dict[str, Any], name: str, *, source: str | None = No
     model by `source`, default the report's), gray's CIEDE2000 and each size's metrics (rounded as the card shows)."""
     sweep = report.get("sweep")
     if not sweep:
-        raise ValueError("the report has no working-size sweep; run trainer.evaluate with --sweep 128,192,256,384,512")
+        raise ValueError("the report has no working-size sweep; run judge.evaluate with --sweep 128,192,256,384,512")
     if name not in sweep["models"]:
         known = ", ".join(m for m in sweep["models"] if m != "grayscale")
         raise ValueError(f"the sweep has no model named {name!r}; pass --name with one of: {known}.")
@@ -33,7 +33,7 @@ def sweep_for_card(report: dict[str, Any], name: str, *, source: str | None = No
     gray_ciede = next(iter(gray.values()))["ciede2000"] if gray else None  # None: JSON has no NaN
     source = source or config.get("sources", {}).get(name, name)
     command = (
-        f"python -m trainer.evaluate --models {shlex.quote(str(source))} --dataset {config.get('dataset', '?')} "
+        f"python -m judge.evaluate --models {shlex.quote(str(source))} --dataset {config.get('dataset', '?')} "
         f"--split {config.get('split', 'validation')} --image_size {config.get('image_size', '?')} "
         f"--sweep {','.join(str(s) for s in sweep['sizes'])}"
     )
@@ -47,7 +47,7 @@ def sweep_for_card(report: dict[str, Any], name: str, *, source: str | None = No
 def main(argv: list[str] | None = None) -> int:
     return run_card_command(
         argv,
-        prog="python -m trainer.card_sweep",
+        prog="python -m judge.card_sweep",
         description=__doc__.split("\n\n")[0],
         what="sweep",
         report_flag="--sweep",

@@ -1,4 +1,4 @@
-"""python -m space.ratings export --format jsonl|csv|parquet [--data_dir DIR] [--out FILE]
+"""python -m judge.ratings export --format jsonl|csv|parquet [--data_dir DIR] [--out FILE]
 
 The blind A/B arena's ratings store: one SQLite database (standard library, WAL mode) in the data
 folder (``COLORLAB_DATA_DIR``; see ``default_data_dir``).
@@ -11,7 +11,7 @@ API (everything the app needs)::
     # keep pair.token server-side (gr.State) and never show the model names before the vote.
     vote = store.record_vote(pair.token, "a", voter=voters.voter(request), rating_a=4, rating_b=None)
     store.store_image(sha, png_bytes, consent=True)                # writes nothing without consent
-    store.votes()                                                  # list[Vote] for space.leaderboard
+    store.votes()                                                  # list[Vote] for judge.leaderboard
 
 ``choice`` is one of ``CHOICES`` ("a", "b", "tie", "both_bad"); ratings are optional integers 1-5.
 Every refusal raises a ``RatingsError`` subclass whose message is one sentence a user can act on:
@@ -531,10 +531,10 @@ class RatingsStore:
         return path
 
 
-# --- CLI: python -m space.ratings export ... (the code lives with the formats, in space.export) -----------------
-# Imported only when this file runs as the program: then it is the module `__main__`, and space.export imports this
-# file afresh as `space.ratings`, so the store never depends on its exporter.
+# --- CLI: python -m judge.ratings export ... (the code lives with the formats, in judge.export) -----------------
+# Imported only when this file runs as the program: then it is the module `__main__`, and judge.export imports this
+# file afresh as `judge.ratings`, so the store never depends on its exporter.
 if __name__ == "__main__":
-    from space.export import main
+    from judge.export import main
 
     sys.exit(main())

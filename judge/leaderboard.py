@@ -1,7 +1,7 @@
 """Arena statistics: Bradley-Terry scores with bootstrap CIs, win rates, vote counts, MOS, a plot.
 
-Pure functions over vote records: ``space.ratings.Vote`` objects or mappings (for example rows read back
-with ``space.export.read_export``) with ``model_a``, ``model_b``, ``winner`` in {"a", "b", "tie",
+Pure functions over vote records: ``judge.ratings.Vote`` objects or mappings (for example rows read back
+with ``judge.export.read_export``) with ``model_a``, ``model_b``, ``winner`` in {"a", "b", "tie",
 "both_bad"} and optional 1-5 ``rating_a`` / ``rating_b``.
 
     table = leaderboard_table(store.votes(), models, min_votes=20)   # pandas DataFrame, best first

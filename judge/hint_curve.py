@@ -1,5 +1,5 @@
 """The hint curve: how much better a hint model colours a photo as a simulated user gives it more colour points
-(``trainer.evaluate --hints 0,1,2,5,10,20``).
+(``judge.evaluate --hints 0,1,2,5,10,20``).
 
     curve = run_hint_curve(colorizers, images, counts=(0, 1, 2, 5, 10, 20), seed=0)
     lines = hint_curve_lines(curve)      # markdown for report.md
@@ -30,12 +30,12 @@ from PIL import Image
 from skimage.color import deltaE_ciede2000, rgb2lab
 from tqdm.auto import tqdm
 
+from judge.metrics import image_metrics
 from models.colorizer import DEFAULT_WORKING_SIZE
 from models.hint_card import BAR_COUNT, CIEDE_REDUCTION_BAR, HINT_ERROR_BAR, verdict_lines
 from models.hints import MAX_HINTS
 from models.options import WorkingSize
 from trainer.hint_sampling import EDGE_SHARE, SimulatedHint, simulated_hints
-from trainer.metrics import image_metrics
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -75,7 +75,7 @@ def hint_grid(colorizers: Sequence[Any], working_size: WorkingSize = None) -> in
 
 
 def draw_simulated_hints(images: Any, *, count: int, seed: int, grid: tuple[int, int]) -> list[list[SimulatedHint]]:
-    """`count` simulated hints for each ground-truth photo of `images` (`trainer.evaluate.EvalImages`)."""
+    """`count` simulated hints for each ground-truth photo of `images` (`judge.evaluate.EvalImages`)."""
     drawn = []
     for index, rgb in enumerate(images.rgb):
         generator = torch.Generator().manual_seed(seed * _SEED_STRIDE + index)

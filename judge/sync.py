@@ -26,8 +26,8 @@ from pathlib import Path
 
 from huggingface_hub import CommitInfo, CommitScheduler, HfApi
 
-from space.export import write_jsonl
-from space.ratings import RatingsStore, atomic_write
+from judge.export import write_jsonl
+from judge.ratings import RatingsStore, atomic_write
 
 SYNC_DIR = "hub_sync"
 STATE_NAME = "hub_sync_state.json"

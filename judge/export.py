@@ -1,7 +1,7 @@
-"""python -m space.ratings export --format jsonl|csv|parquet [--data_dir DIR] [--out FILE]
+"""python -m judge.ratings export --format jsonl|csv|parquet [--data_dir DIR] [--out FILE]
 
 Vote rows on disk: the one place that knows the export columns and how each format writes and reads them;
-also home of the export CLI above, and used by the Hub sync shards (``space.sync``).
+also home of the export CLI above, and used by the Hub sync shards (``judge.sync``).
 
     write_export(rows, "parquet", Path("votes.parquet"))   # rows = [vote.to_row() for vote in store.votes()]
     rows = read_export(Path("votes.parquet"))              # the same dicts back, for any of the formats
@@ -19,9 +19,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
+from judge.outliers import flag_outlier_voters
+from judge.ratings import DB_NAME, RatingsError, RatingsStore, atomic_write, default_data_dir
 from models.flags import FlagParser
-from space.outliers import flag_outlier_voters
-from space.ratings import DB_NAME, RatingsError, RatingsStore, atomic_write, default_data_dir
 
 # Column name -> type; the order is the column order of every export.
 COLUMNS: dict[str, type] = {
@@ -34,7 +34,7 @@ COLUMNS: dict[str, type] = {
     "rating_b": int,
     "image_sha256": str,
     "voter_id": str,
-    # Why the leaderboard leaves this vote out (space.outliers), computed over all votes when the export CLI runs;
+    # Why the leaderboard leaves this vote out (judge.outliers), computed over all votes when the export CLI runs;
     # empty when the vote counts, and always empty in the Hub sync's append-only shards (a flag can come later).
     "excluded_reason": str,
 }
@@ -132,8 +132,8 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The ``python -m space.ratings`` command line; returns the exit status."""
-    parser = FlagParser(prog="python -m space.ratings", description="Export the arena's votes.")
+    """The ``python -m judge.ratings`` command line; returns the exit status."""
+    parser = FlagParser(prog="python -m judge.ratings", description="Export the arena's votes.")
     sub = parser.add_subparsers(dest="command", required=True)
     export = sub.add_parser("export", help="write every vote as jsonl, csv or parquet")
     export.add_argument("--format", choices=FORMATS, default="jsonl")

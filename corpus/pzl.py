@@ -1,6 +1,6 @@
 """Read jigzo puzzle files (``.pzl``) and recover the photograph each one was cut from.
 
-Used by the corpus builder (``python -m trainer.corpus build``). A ``.pzl`` file is a small line-based
+Used by the corpus builder (``python -m corpus.photos build``). A ``.pzl`` file is a small line-based
 container::
 
     PzlF\\n 0.1\\n <puzzle name>\\n <homepage url>\\n

@@ -1,21 +1,21 @@
-"""python -m trainer.evaluate --models SOURCE... --dataset NAME_OR_PATH --out DIR [--limit N] [--ratings PATH]
+"""python -m judge.evaluate --models SOURCE... --dataset NAME_OR_PATH --out DIR [--limit N] [--ratings PATH]
 
 Scores any set of colorizers (local folders or Hub ids; `name=SOURCE` sets the row name) on the same images,
 always adding a grayscale baseline row (ab = 0), and writes report.md, report.json, per_image.csv, a
-comparison grid and one bar chart per metric (see `trainer.report`).
+comparison grid and one bar chart per metric (see `judge.report`).
 
-    python -m trainer.evaluate --models weights/pix2pix unet=runs/unet --dataset data/photos --limit 100 \
+    python -m judge.evaluate --models weights/pix2pix unet=runs/unet --dataset data/photos --limit 100 \
         --out reports/eval --ratings data/ratings.sqlite3
 
 Every image is center-cropped and resized to --image_size, then each colorizer runs through the real
 pipeline (`Colorizer.colorize_batch`, model at --working_size) and is scored against that image. The
-weight-free metrics (`trainer.metrics`) are always computed; LPIPS and FID/KID only with real ImageNet
+weight-free metrics (`judge.metrics`) are always computed; LPIPS and FID/KID only with real ImageNet
 weights (--lpips_weights, --inception_weights, the torch hub cache, or --download_weights), otherwise
 the report says why they are missing. Results are deterministic for a --seed.
 
-`--sweep 128,256,...` also scores every model at those working sizes (`trainer.sweep`); `--hints 0,1,2,5,10,20`
+`--sweep 128,256,...` also scores every model at those working sizes (`judge.sweep`); `--hints 0,1,2,5,10,20`
 adds the hint curve: a simulated user gives each photo that many colour points from its ground truth, the same for
-every model, and hint models are scored at each count against the hint bars (`trainer.hint_curve`).
+every model, and hint models are scored at each count against the hint bars (`judge.hint_curve`).
 """
 
 from __future__ import annotations
@@ -33,6 +33,19 @@ import torch
 from PIL import Image, ImageOps
 from tqdm.auto import tqdm
 
+from judge.fid import inception_features, load_fid_inception
+from judge.hint_curve import DEFAULT_HINT_COUNTS, parse_hint_counts, run_hint_curve
+from judge.inception import FIDInceptionV3
+from judge.lpips_metric import LPIPS, load_lpips
+from judge.metrics import image_metrics
+from judge.pretrained import (
+    ALEXNET,
+    FID_INCEPTION,
+    WeightsUnavailable,
+    resolve_weights_file,
+    weights_provenance,
+)
+from judge.sweep import DEFAULT_SWEEP, run_sweep
 from models.colorizer import DEFAULT_WORKING_SIZE, Colorizer
 from models.flags import FlagParser
 from models.hub import load_colorizer
@@ -43,19 +56,6 @@ from models.precision import apply_precision
 from models.precision_options import check_precision
 from trainer.data import load_splits  # the trainer owns how datasets are opened
 from trainer.data_sources import split_names
-from trainer.fid import inception_features, load_fid_inception
-from trainer.hint_curve import DEFAULT_HINT_COUNTS, parse_hint_counts, run_hint_curve
-from trainer.inception import FIDInceptionV3
-from trainer.lpips_metric import LPIPS, load_lpips
-from trainer.metrics import image_metrics
-from trainer.pretrained import (
-    ALEXNET,
-    FID_INCEPTION,
-    WeightsUnavailable,
-    resolve_weights_file,
-    weights_provenance,
-)
-from trainer.sweep import DEFAULT_SWEEP, run_sweep
 
 BASELINE_NAME = "grayscale"
 
@@ -298,7 +298,7 @@ def _hint_counts(text: str) -> list[int]:
 
 def build_parser() -> FlagParser:
     """The command's flags, spelled with underscores (dashes are accepted too: models.flags)."""
-    parser = FlagParser(prog="python -m trainer.evaluate", description=__doc__.split("\n\n")[1], allow_abbrev=False)
+    parser = FlagParser(prog="python -m judge.evaluate", description=__doc__.split("\n\n")[1], allow_abbrev=False)
     parser.add_argument("--models", nargs="+", required=True, help="model folders or Hub ids, optionally name=SOURCE")
     parser.add_argument(
         "--dataset",
@@ -389,8 +389,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def run(args: argparse.Namespace) -> Path:
     """The whole command: load, evaluate, join ratings, write the report. Returns the report folder."""
     # imported when the command runs, not on import: the report stack (scipy, matplotlib) is slow to load
-    from trainer.human import load_votes
-    from trainer.report import build_report, write_report
+    from judge.human import load_votes
+    from judge.report import build_report, write_report
 
     specs = [parse_model_spec(spec) for spec in args.models]
     check_unique_names(specs)

@@ -1,13 +1,13 @@
-"""Write a `trainer.evaluate --hints` result into a hint model's card (the "Hint curve" section).
+"""Write a `judge.evaluate --hints` result into a hint model's card (the "Hint curve" section).
 
-    python -m trainer.evaluate --models colour_hints=weights/colour_hints --dataset data/corpus --split validation \
+    python -m judge.evaluate --models colour_hints=weights/colour_hints --dataset data/corpus --split validation \
         --image_size 512 --hints 0,1,2,5,10,20 --out outputs/eval_hints
-    python -m trainer.card_hints --report outputs/eval_hints/report.json --model weights/colour_hints \
+    python -m judge.card_hints --report outputs/eval_hints/report.json --model weights/colour_hints \
         --name colour_hints
 
 Bundling a hint model is training it, scoring it as a simulated user gives it more and more colour points, then
 this step, so the card says how much the points help and whether the hint bars are met. As with the working-size
-sweep (`trainer.card_sweep`), the curve lives in the config's `colorlab.training` block (the card is regenerated
+sweep (`judge.card_sweep`), the curve lives in the config's `colorlab.training` block (the card is regenerated
 from it, so a re-save keeps it), and the model is re-saved through the atomic writer in its own dtype.
 """
 
@@ -17,8 +17,8 @@ import shlex
 import sys
 from typing import Any
 
+from judge.card_command import run_card_command
 from models.base import ColorizationNet
-from trainer.card_command import run_card_command
 
 
 def hint_curve_for_card(report: dict[str, Any], name: str, *, source: str | None = None) -> dict[str, Any]:
@@ -27,7 +27,7 @@ def hint_curve_for_card(report: dict[str, Any], name: str, *, source: str | None
     card shows them) and the bars' verdicts."""
     curve = report.get("hints")
     if not curve:
-        raise ValueError("the report has no hint curve; run trainer.evaluate with --hints 0,1,2,5,10,20")
+        raise ValueError("the report has no hint curve; run judge.evaluate with --hints 0,1,2,5,10,20")
     hint_models = [m for m, entry in curve["models"].items() if entry["takes_hints"]]
     if name not in hint_models:
         if name in curve["models"]:
@@ -37,7 +37,7 @@ def hint_curve_for_card(report: dict[str, Any], name: str, *, source: str | None
     config = report.get("config", {})
     source = source or config.get("sources", {}).get(name, name)
     command = (
-        f"python -m trainer.evaluate --models {shlex.quote(str(source))} --dataset {config.get('dataset', '?')} "
+        f"python -m judge.evaluate --models {shlex.quote(str(source))} --dataset {config.get('dataset', '?')} "
         f"--split {config.get('split', 'validation')} --image_size {config.get('image_size', '?')} "
         f"--hints {','.join(str(c) for c in curve['counts'])} --seed {curve['seed']}"
     )
@@ -68,7 +68,7 @@ def _refuse_automatic_models(model: ColorizationNet, folder: str) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     return run_card_command(
         argv,
-        prog="python -m trainer.card_hints",
+        prog="python -m judge.card_hints",
         description=__doc__.split("\n\n")[0],
         what="hint curve",
         report_flag="--hints",

@@ -1,7 +1,7 @@
-"""python -m trainer.corpus build --out data/corpus   (also: list, build --push_to_hub USER/DATASET)
+"""python -m corpus.photos build --out data/corpus   (also: list, build --push_to_hub USER/DATASET)
 
 Builds the open photo corpus: a few hundred real colour photographs that ship inside Debian and PyPI
-packages, listed one by one in the reviewed allow-list ``trainer/corpus_manifest.jsonl`` (source package,
+packages, listed one by one in the reviewed allow-list ``corpus/photos_manifest.jsonl`` (source package,
 path, sha256 of the original bytes, licence, credit, and a subject category such as animal or landscape). The
 build refuses a manifest in which one source holds more than 60 % of the photos. The output is a Hugging Face
 imagefolder::
@@ -34,10 +34,10 @@ import numpy as np
 from PIL import Image, ImageOps
 from tqdm import tqdm
 
+from corpus.sources import Original, PackageCache, SourceError, read_originals
 from models.flags import FlagParser
-from trainer.corpus_sources import Original, PackageCache, SourceError, read_originals
 
-MANIFEST = Path(__file__).with_name("corpus_manifest.jsonl")
+MANIFEST = Path(__file__).with_name("photos_manifest.jsonl")
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "colorlab" / "corpus"
 SPLITS = ("train", "validation")
 MAX_SIDE = 1024  # training takes 256-px crops; bigger wallpapers only cost decode time
@@ -338,7 +338,7 @@ def dataset_card(rows: list[dict], splits: dict[str, str]) -> str:
         "# ColorLab open photo corpus",
         "",
         f"{len(rows)} real colour photographs taken from Debian and PyPI packages, rebuilt with "
-        "`python -m trainer.corpus build`. Each photo keeps its own licence; the table below credits every one.",
+        "`python -m corpus.photos build`. Each photo keeps its own licence; the table below credits every one.",
         "",
         "Licences: " + ", ".join(f"{lic} ({sum(r['licence'] == lic for r in rows)})" for lic in licences) + ".",
         "",
@@ -362,7 +362,7 @@ def push_to_hub(out: Path, dataset_id: str) -> str:
 
     out = Path(out)
     if not (out / "train" / "metadata.jsonl").exists():
-        raise CorpusError(f"{out} holds no built corpus; run 'python -m trainer.corpus build --out {out}' first.")
+        raise CorpusError(f"{out} holds no built corpus; run 'python -m corpus.photos build --out {out}' first.")
     api = HfApi()
     api.create_repo(dataset_id, repo_type="dataset", exist_ok=True)
     info = api.upload_folder(
@@ -390,7 +390,7 @@ def summary(entries: list[Entry], name: str = MANIFEST.name) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = FlagParser(prog="python -m trainer.corpus", description=__doc__.split("\n\n")[1])
+    parser = FlagParser(prog="python -m corpus.photos", description=__doc__.split("\n\n")[1])
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="build or refresh the corpus folder")
     b.add_argument("--out", type=Path, required=True, help="output folder (a Hugging Face imagefolder)")

@@ -1,7 +1,7 @@
 """Read files out of a compiled Qt resource file (``.rcc``, magic ``qres``) without Qt.
 
 GCompris ships its activity images inside ``.rcc`` bundles; the corpus builder
-(``python -m trainer.corpus build``) uses :func:`read_rcc` to pull the photographs out.
+(``python -m corpus.photos build``) uses :func:`read_rcc` to pull the photographs out.
 
 Format (Qt ``rcc``, versions 1-3, all integers big-endian)::
 

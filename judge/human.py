@@ -1,9 +1,9 @@
-"""Join the arena's human ratings with the evaluation's metrics (used by `python -m trainer.evaluate --ratings`).
+"""Join the arena's human ratings with the evaluation's metrics (used by `python -m judge.evaluate --ratings`).
 
     votes = load_votes("data/ratings.sqlite3")     # the app's database (or its folder, or an export file)
     section = human_section(votes, ["grayscale", "pix2pix", "unet"], summary)
 
-Bradley-Terry scores, their bootstrap CIs and MOS come from `space.leaderboard` (the same numbers the
+Bradley-Terry scores, their bootstrap CIs and MOS come from `judge.leaderboard` (the same numbers the
 app's leaderboard shows); this module only matches models by name and measures how well each metric's
 ranking of the models agrees with people's (Spearman's rho and Kendall's tau against the BT score).
 """
@@ -18,26 +18,26 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from trainer.metrics import HIGHER_IS_BETTER
+from judge.metrics import HIGHER_IS_BETTER
 
 MIN_MODELS_FOR_CORRELATION = 3
 EXPORT_SUFFIXES = (".jsonl", ".csv", ".parquet")
 
 
 def load_votes(path: str | os.PathLike[str]) -> list[Any]:
-    """The votes the app's leaderboard counts (space.outliers leaves flagged voters out), from the app's ratings
+    """The votes the app's leaderboard counts (judge.outliers leaves flagged voters out), from the app's ratings
     database (the .sqlite3 file or its data folder) or a vote export file."""
-    from space.outliers import shadow_exclude
+    from judge.outliers import shadow_exclude
 
     return shadow_exclude(_all_votes(path))[0]
 
 
 def _all_votes(path: str | os.PathLike[str]) -> list[Any]:
-    from space.ratings import DB_NAME, RatingsStore
+    from judge.ratings import DB_NAME, RatingsStore
 
     path = Path(path).expanduser()
     if path.suffix in EXPORT_SUFFIXES and path.is_file():
-        from space.export import read_export
+        from judge.export import read_export
 
         return read_export(path)
     folder = path if path.is_dir() else path.parent
@@ -45,7 +45,7 @@ def _all_votes(path: str | os.PathLike[str]) -> list[Any]:
     if not (folder / DB_NAME).is_file() or (path.is_file() and path.name != DB_NAME):
         raise ValueError(
             f"--ratings {path}: no ratings database there; pass the app's {DB_NAME} (or its data folder) or a "
-            f"vote export ({', '.join(EXPORT_SUFFIXES)}) from `python -m space.ratings export`."
+            f"vote export ({', '.join(EXPORT_SUFFIXES)}) from `python -m judge.ratings export`."
         )
     with RatingsStore(folder) as store:
         return store.votes()
@@ -78,7 +78,7 @@ def human_section(
     `summary[model][metric]["mean"]` are the evaluation's means. Scores are fitted on every model in the
     votes (BT is relative to the whole pool), then matched to the evaluated models by name.
     """
-    from space.leaderboard import leaderboard_table
+    from judge.leaderboard import leaderboard_table
 
     table = leaderboard_table(votes, n_boot=n_boot, seed=seed, min_votes=1)
     by_name = {row["model"]: row for row in table.to_dict("records")}

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from scipy import linalg
 
-from trainer.inception import FIDInceptionV3
-from trainer.pretrained import FID_INCEPTION, load_pretrained_state
+from judge.inception import FIDInceptionV3
+from judge.pretrained import FID_INCEPTION, load_pretrained_state
 
 
 def load_fid_inception(weights: str | os.PathLike[str] | None = None, *, download: bool = False) -> FIDInceptionV3:

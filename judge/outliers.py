@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from scipy import special, stats
 
-from space.leaderboard import ELO_SCALE, _field, _fit, _outcome_matrix, _records
+from judge.leaderboard import ELO_SCALE, _field, _fit, _outcome_matrix, _records
 
 ALPHA = 0.01  # family-wise false-flag rate per honest voter (before the test's own conservativeness)
 CHECKPOINTS = (5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)

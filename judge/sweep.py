@@ -1,6 +1,6 @@
-"""Working-size sweep: the same colorizers and images at several working sizes (``trainer.evaluate --sweep``).
+"""Working-size sweep: the same colorizers and images at several working sizes (``judge.evaluate --sweep``).
 
-    sweep = run_sweep(evaluate, colorizers, images, sizes=(128, 192, 256, 384, 512))  # trainer.evaluate.evaluate
+    sweep = run_sweep(evaluate, colorizers, images, sizes=(128, 192, 256, 384, 512))  # judge.evaluate.evaluate
     lines = sweep_lines(sweep)   # markdown table for report.md
 
 A colorizer that is right at the size it was trained for but paints blotches or changes its colours at another
@@ -25,7 +25,7 @@ def run_sweep(
 ) -> dict[str, Any]:
     """{"sizes": [...], "models": {name: {size: {metric: mean}}}, "spread": {name: max-min CIEDE2000 over sizes}}.
 
-    `evaluate` is `trainer.evaluate.evaluate` (passed in, so this module does not import the command's module).
+    `evaluate` is `judge.evaluate.evaluate` (passed in, so this module does not import the command's module).
     """
     table: dict[str, dict[int, dict[str, float]]] = {c.name: {} for c in colorizers}
     for size in sizes:

@@ -1,6 +1,6 @@
 """Blotch metric: the share of an image covered by compact colour islands that the ground truth does not have.
 
-    from trainer.artifacts import blotch_share, blotch_mask
+    from judge.artifacts import blotch_share, blotch_mask
     share = blotch_share(pred_lab, target_lab)   # percent of pixels, 0 for a clean colouring
 
 Colour metrics averaged over pixels (CIEDE2000, ab AuC) barely move when a colorizer paints a grid of small

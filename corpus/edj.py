@@ -1,6 +1,6 @@
 """Read the JPEG photographs stored inside Enlightenment ``.edj`` files (Eet containers).
 
-Used by the corpus builder (``python -m trainer.corpus build``): enlightenment-data ships its photo
+Used by the corpus builder (``python -m corpus.photos build``): enlightenment-data ships its photo
 wallpapers as ``.edj`` themes whose images are plain JPEG entries. An Eet file (format 2) is::
 
     magic 0x1ee70f42, entry count N, dictionary count D          (big-endian 32-bit integers)

@@ -1,7 +1,7 @@
-"""python -m trainer.cutouts build --out data/cutouts   (also: list)
+"""python -m corpus.cutouts build --out data/cutouts   (also: list)
 
 Builds the cut-out set: photographic objects, animals and people with a real alpha channel (Tux Paint stamps and
-Scratch costumes), listed one by one in the reviewed allow-list ``trainer/cutouts_manifest.jsonl`` (source
+Scratch costumes), listed one by one in the reviewed allow-list ``corpus/cutouts_manifest.jsonl`` (source
 package, path, sha256, licence, credit, category, and whether the picture may be mirrored). They are used only by
 the training option ``--composite_cutouts``, which pastes them onto training crops of corpus photos: a cut-out is
 never a training photo on its own, never a validation photo, and never enters the corpus (whose builder refuses
@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from corpus.photos import DEFAULT_CACHE, is_non_commercial, write_atomic
+from corpus.sources import PackageCache, SourceError
 from models.flags import FlagParser
-from trainer.corpus import DEFAULT_CACHE, is_non_commercial, write_atomic
-from trainer.corpus_sources import PackageCache, SourceError
 from trainer.cutout_set import MARKER
 
 MANIFEST = Path(__file__).with_name("cutouts_manifest.jsonl")
@@ -230,7 +230,7 @@ def card(rows: list[dict]) -> str:
         "# ColorLab photographic cut-outs",
         "",
         f"{len(rows)} photographic cut-outs (RGBA with real transparency) from Debian packages, rebuilt with "
-        "`python -m trainer.cutouts build`. **Compositing augmentation only**: `--composite_cutouts` pastes them "
+        "`python -m corpus.cutouts build`. **Compositing augmentation only**: `--composite_cutouts` pastes them "
         "onto training crops of corpus photos. They are never training photos on their own, never validation "
         "photos, and never part of the photo corpus.",
         "",
@@ -253,7 +253,7 @@ def card(rows: list[dict]) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = FlagParser(prog="python -m trainer.cutouts", description=__doc__.split("\n\n")[1])
+    parser = FlagParser(prog="python -m corpus.cutouts", description=__doc__.split("\n\n")[1])
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="build or refresh the cut-out folder")
     b.add_argument("--out", type=Path, required=True, help="output folder (e.g. data/cutouts)")

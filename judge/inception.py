@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trainer.pretrained import check_keys
+from judge.pretrained import check_keys
 
 FID_INPUT_SIZE = 299
 FEATURE_DIM = 2048

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from trainer.pretrained import ALEXNET, WeightsUnavailable, check_keys, load_pretrained_state, read_state_dict
+from judge.pretrained import ALEXNET, WeightsUnavailable, check_keys, load_pretrained_state, read_state_dict
 
 ALEXNET_CHANNELS = (64, 192, 384, 256, 256)
 # Indices in torchvision's `alexnet().features` after which LPIPS taps a ReLU output.
