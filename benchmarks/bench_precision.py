@@ -1,4 +1,5 @@
 """python benchmarks/bench_precision.py [--quick] [--models ...] [--sizes 256,512] [--batches 1,8] [--compile target]
+                                       [--clock_mhz MHZ]
 
 Every precision path (models.precision_paths: fp32, channels_last, folded_bn, bf16, compile, int8) for every bundled
 single-network colorizer and the paper-size pix2pix_unet256 (random weights: speed does not depend on them), at each
@@ -9,14 +10,19 @@ data/corpus/validation (CIEDE2000 and ab-AuC to the photos, change from fp32; Δ
 without them. Then the targets of issue 14, printed as met or missed with their figure, never lowered:
 
 - pix2pix_unet256 forward at batch 1, 256 px: the fastest path at most 0.5x the eager fp32 time (same process);
-- the fraction of this CPU's peak FLOP/s each model's fastest path reaches (peak: a large fp32 matmul, and a bf16
-  matmul where the CPU has bf16 instructions; model FLOPs from torch.utils.flop_counter at each shape).
+- the fraction of this CPU's peak FLOP/s each model's fastest path reaches, against two peaks of the path's number
+  format (fp32, or bf16 where the CPU has bf16 instructions; int8 counts operations, not FLOPs, and has none): the
+  theoretical peak (models.cpu_peak: cores x clock x FLOP/cycle; --clock_mhz overrides a VM's nominal clock) and
+  the measured one (benchmarks/bench_peak.py's GEMM sweep, run once at the start: --quick runs its short sweep). A
+  rate above the theoretical peak is printed as a warning (wrong clock or table), never as a fraction above 1.
+  Model FLOPs come from torch.utils.flop_counter at each shape.
 
 `--compile target` (default) measures torch.compile only for pix2pix_unet256 at batch 1, 256 px (it compiles again
 for every shape: minutes each on a small CPU; the compile time is printed); `--compile all` for every row, `none`
 never. The default run should take about 5 minutes on 2 quiet cores (an estimate from the per-call times, not yet
 timed there; beside a training run, at nice 19 on one thread, its 256-px half took about 25 minutes); `--quick`
 (colour_l1 and pix2pix_unet256, batch 1, 256 px, 2 rounds, no compile) about a minute (7.5 minutes beside training).
+The peak sweep adds about 35 s (--quick: 10 s).
 Re-executes itself with the serving malloc settings (bench_support).
 """
 
@@ -25,7 +31,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import bench_support
@@ -34,18 +39,19 @@ bench_support.use_serving_environment()  # before torch loads OpenMP and malloc 
 
 import copy  # noqa: E402
 
+import bench_peak  # noqa: E402
 import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
+from models.cpu_peak import TheoreticalPeak, over_peak_warning, theoretical_peak  # noqa: E402
 from models.flags import FlagParser  # noqa: E402
 from models.hub import load_model  # noqa: E402
 from models.precision_paths import (  # noqa: E402
     PATHS,
     REFERENCE,
     cpu_description,
-    cpu_supports_bf16,
     prepare_network,
     unavailable_reason,
 )
@@ -78,28 +84,39 @@ def load(name: str) -> torch.nn.Module:
     return create_model(name).eval()
 
 
-PEAK_SIDE = 1024
+PEAK_FORMAT = {"bf16": "bf16", "int8": None}  # the number format a path computes in; every other path: fp32
 
 
-def peak_runners() -> dict[str, Callable[[], object]]:
-    """A PEAK_SIDE^2 matmul per number format this CPU runs natively (fp32 always; bf16 where the CPU has bf16
-    instructions; int8 through torch._int_mm), timed inside the same round-robin as the models, so that the
-    fraction of peak compares two figures taken under the same load."""
-    a, b = torch.randn(PEAK_SIDE, PEAK_SIDE), torch.randn(PEAK_SIDE, PEAK_SIDE)
-    runners = {"fp32": (a, b, torch.matmul)}
-    if cpu_supports_bf16():
-        runners["bf16"] = (a.bfloat16(), b.bfloat16(), torch.matmul)
-    if hasattr(torch, "_int_mm"):
-        a8, b8 = (
-            torch.randint(-128, 128, a.shape, dtype=torch.int8),
-            torch.randint(-128, 128, b.shape, dtype=torch.int8),
-        )
-        runners["int8"] = (a8, b8, torch._int_mm)
-    return {f"peak {k}": (lambda a=a, b=b, f=f: f(a, b)) for k, (a, b, f) in runners.items()}
-
-
-PEAK_FLOP = 2 * PEAK_SIDE**3
-PEAK_OF_PATH = {"bf16": "peak bf16", "int8": "peak int8"}  # every other path computes in fp32
+def peak_verdict(
+    path: str,
+    rate: float,
+    theory: TheoreticalPeak,
+    measured: dict[str, bench_peak.Row],
+    warnings: list[str],
+    what: str,
+) -> str:
+    """'x of the theoretical bf16 peak (... GFLOP/s), y of the measured one (... GFLOP/s, shape)' for a path running
+    at `rate` FLOP/s; a rate above the theoretical peak becomes a warning (collected in `warnings`), not a fraction."""
+    precision = PEAK_FORMAT.get(path, "fp32")
+    if precision is None:
+        return "int8 counts operations, not FLOPs: no peak to compare with"
+    parts = []
+    peak = theory.of(precision)
+    if peak is None:
+        parts.append(f"theoretical {precision} peak unavailable ({theory.fp32_reason or theory.bf16_reason})")
+    else:
+        warning = over_peak_warning(rate, peak, what)
+        if warning is not None:
+            warnings.append(warning)
+            parts.append(f"ABOVE the theoretical {precision} peak ({peak / 1e9:.0f} GFLOP/s; see the warning)")
+        else:
+            parts.append(f"{rate / peak:.2f} of the theoretical {precision} peak ({peak / 1e9:.0f} GFLOP/s)")
+    if precision in measured:
+        best = measured[precision]
+        parts.append(f"{rate / best.rate:.2f} of the measured one ({best.rate / 1e9:.0f} GFLOP/s, {best.label})")
+    else:
+        parts.append(f"no measured {precision} peak")
+    return ", ".join(parts)
 
 
 def model_flops(model: torch.nn.Module, batch: int, side: int) -> float:
@@ -133,7 +150,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--photos", type=int, default=4)
     parser.add_argument("--compile", choices=["none", "target", "all"], default="target")
     parser.add_argument("--quick", action="store_true", help="smoke check: 2 models, batch 1, 256 px, 2 rounds")
+    parser.add_argument("--clock_mhz", type=float, help="the clock for the theoretical peak (default: as detected)")
     args = parser.parse_args(argv)
+    if args.clock_mhz is not None and args.clock_mhz <= 0:
+        parser.error(f"--clock_mhz must be a positive clock in MHz, got {args.clock_mhz:g}.")
     if args.quick:
         args.models, args.sizes, args.batches, args.rounds, args.photos, args.compile = (
             ["weights/colour_l1", TARGET_MODEL],
@@ -150,8 +170,20 @@ def main(argv: list[str] | None = None) -> None:
     load_now = os.getloadavg()[0]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); {cpu_description()}")
     print(f"load average {load_now:.1f} on {os.cpu_count()} cores at the start (ratios are paired; ms are not)")
-    peaks = peak_runners()
-    print(f"peak: {PEAK_SIDE}^2 matmuls ({', '.join(peaks)}), timed in each round-robin beside the models")
+    theory = theoretical_peak(torch.get_num_threads(), clock_mhz=args.clock_mhz)
+    print("\n".join(theory.describe()))
+    measured = bench_peak.measured_peaks(quick=args.quick)  # the precisions this CPU runs natively
+    print(
+        "measured peak (bench_peak's sweep"
+        + (", --quick" if args.quick else "")
+        + "): "
+        + "; ".join(f"{p} {row.rate / 1e9:.0f} GFLOP/s ({row.label})" for p, row in measured.items())
+    )
+    warnings = [
+        w
+        for p, row in measured.items()
+        if (w := over_peak_warning(row.rate, theory.of(p), f"the measured {p} peak ({row.label})")) is not None
+    ]
     have_corpus = (CORPUS / "validation").is_dir()
     photos, source = validation_photos(args.photos) if have_corpus else ([], f"no {CORPUS / 'validation'}")
     print(f"quality on: {source}\n")
@@ -190,7 +222,8 @@ def main(argv: list[str] | None = None) -> None:
         )
         print("|---" * (3 + len(sizes) * len(batches)) + "|")
         cells: dict[str, list[str]] = {path: [] for path in prepared}
-        best_fraction, peak_line = {}, []
+        fastest: dict[tuple[int, int], tuple[str, float, float]] = {}  # (batch, side) -> fastest path with a FLOP peak
+        fastest_int8: dict[tuple[int, int], float] = {}
         for side in sizes:
             for batch in batches:
                 x = torch.cat([l_norm_of(p, side) for p in photos] or [torch.rand(1, 1, side, side) * 2 - 1])
@@ -208,7 +241,7 @@ def main(argv: list[str] | None = None) -> None:
 
                     return forward
 
-                variants = {p: runner(n) for p, n in shape_paths.items()} | peaks
+                variants = {p: runner(n) for p, n in shape_paths.items()}
                 if "compile" in variants:  # the first call at a new shape compiles
                     started = time.perf_counter()
                     variants["compile"]()
@@ -216,23 +249,19 @@ def main(argv: list[str] | None = None) -> None:
                 timings = bench_support.alternate(variants, args.rounds)
                 flops = model_flops(model, batch, side)
                 base = timings[REFERENCE][0]
-                peak_rates = {k: PEAK_FLOP / timings[k][0] for k in peaks}
-                peak_line.append(f"{batch}x{side}px " + ", ".join(f"{k} {v / 1e9:.0f}" for k, v in peak_rates.items()))
                 for path in prepared:
                     if path not in timings:
                         cells[path].append("not measured")
                         continue
                     wall = timings[path][0]
                     cells[path].append(f"{1000 * wall / batch:.1f} ({wall / base:.2f}x)")
-                    peak_name = PEAK_OF_PATH.get(path, "peak fp32")
-                    fraction = flops / wall / peak_rates.get(peak_name, peak_rates["peak fp32"])
                     key = (batch, side)
-                    if key not in best_fraction or wall < best_fraction[key][1]:
-                        best_fraction[key] = (path, wall, fraction, flops, peak_name)
+                    if PEAK_FORMAT.get(path, "fp32") is None:
+                        fastest_int8[key] = wall
+                    elif key not in fastest or wall < fastest[key][1]:
+                        fastest[key] = (path, wall, flops)
                 if name == TARGET_MODEL and (batch, side) == (1, 256):
-                    best = min(
-                        (p for p in timings if p in prepared), key=lambda p: timings[p][0]
-                    )  # not the peak matmuls
+                    best = min(timings, key=lambda p: timings[p][0])
                     ratio = timings[best][0] / base
                     verdicts.append(
                         f"{TARGET_MODEL} batch 1 at 256 px <= {TARGET_RATIO}x eager fp32: "
@@ -242,16 +271,25 @@ def main(argv: list[str] | None = None) -> None:
         for path in list(prepared) + [p for p in notes if p not in prepared]:
             row = cells.get(path) or ["-"] * (len(sizes) * len(batches))
             print(f"| {path} | " + " | ".join(row) + f" | {quality.get(path, '-')} | {notes.get(path, '')} |")
-        print("paired matmul peaks, GFLOP/s: " + "; ".join(peak_line))
-        for (batch, side), (path, wall, fraction, flops, peak_name) in best_fraction.items():
+        for (batch, side), (path, wall, flops) in fastest.items():
+            what = f"{name} {path} at batch {batch}, {side} px"
+            faster_int8 = fastest_int8.get((batch, side))
+            note = (
+                f"; int8 was faster ({1000 * faster_int8 / batch:.1f} ms/img)"
+                if faster_int8 is not None and faster_int8 < wall
+                else ""
+            )
             verdicts.append(
-                f"{name} batch {batch} {side}px: fastest path {path} reaches {100 * fraction:.0f} % of the "
-                f"{peak_name} matmul ({flops / batch / 1e9:.2f} GFLOP/img, {flops / wall / 1e9:.1f} GFLOP/s)"
+                f"{name} batch {batch} {side}px: fastest path with a FLOP peak, {path}, at {flops / wall / 1e9:.1f} "
+                f"GFLOP/s ({flops / batch / 1e9:.2f} GFLOP/img): "
+                f"{peak_verdict(path, flops / wall, theory, measured, warnings, what)}{note}"
             )
         print(flush=True)
     print("## targets")
     for line in verdicts:
         print(f"- {line}")
+    if warnings:
+        print("\n" + "\n".join(warnings))
     print(f"\n{time.perf_counter() - started_all:.0f} s in all; load average {os.getloadavg()[0]:.1f} at the end")
 
 
