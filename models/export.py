@@ -39,17 +39,15 @@ import torch
 from torch import nn
 
 from models.base import ColorizationNet
-from models.color import AB_SCALE, lightness_from_srgb8, normalize_l
+from models.color import AB_SCALE
 from models.flags import FlagParser
 from models.hub import load_model
 from models.hub_files import DIFFUSION_MARKER, resolve_model_folder
-from models.imageio import ImageInputError, open_image
+from models.precision_quality import calibration_photos
 
 OPSET = 17
 INPUT_NAME, OUTPUT_NAME = "l_norm", "ab_norm"
 PARITY_LIMIT = 1e-3  # largest |Δab| (CIELAB ab units) an fp32 export may differ from the PyTorch network by
-CALIBRATION_PHOTOS = 8
-PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 
 
 class ExportError(ValueError):
@@ -162,25 +160,6 @@ def parity(model: ColorizationNet, path: str | os.PathLike[str], *, seed: int = 
     return largest
 
 
-def calibration_inputs(folder: str | os.PathLike[str], side: int, count: int = CALIBRATION_PHOTOS) -> list[np.ndarray]:
-    """Normalised L (1, 1, side, side) of the first `count` photos in `folder` (sorted by name)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ExportError(f"--calibration {folder} is not a folder; pass a folder of a few typical photos.")
-    inputs = []
-    for photo in sorted(p for p in folder.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES):
-        try:
-            image = open_image(photo).convert("RGB").resize((side, side), resample=3)  # 3: bicubic
-        except ImageInputError:
-            continue  # an unreadable file among the photos: calibrate on the others
-        inputs.append(normalize_l(lightness_from_srgb8(np.asarray(image))).numpy()[None, None])
-        if len(inputs) == count:
-            break
-    if not inputs:
-        raise ExportError(f"--calibration {folder} holds no readable photos; pass a folder of a few typical photos.")
-    return inputs
-
-
 def quantize_int8(source: Path, target: Path, inputs: Sequence[np.ndarray]) -> Path:
     """Static int8 (QDQ) quantization of every convolution but the last, calibrated on `inputs`."""
     onnx = _require("onnx", "int8 quantization")
@@ -237,6 +216,16 @@ def load_exportable(source: str, *, revision: str | None = None) -> Colorization
     return model
 
 
+def _calibration(folder: Path, side: int) -> list[np.ndarray]:
+    """--calibration's photos as normalised L, or the one sentence saying what is wrong with the folder."""
+    if not folder.is_dir():
+        raise ExportError(f"--calibration {folder} is not a folder; pass a folder of a few typical photos.")
+    inputs = calibration_photos(side, folder=folder)
+    if not inputs:
+        raise ExportError(f"--calibration {folder} holds no readable photos; pass a folder of a few typical photos.")
+    return inputs
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = FlagParser(
         prog="colorlab-export", description="Export a colorizer's network to ONNX (dynamic batch and size)."
@@ -262,10 +251,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = args.out or Path(f"{name}{'.int8' if args.int8 else ''}.onnx")
     try:
         model = load_exportable(args.model, revision=args.revision).eval()
-        calibration = calibration_inputs(args.calibration, example_side(model)) if args.int8 else None
-        if calibration is None:
+        if not args.int8:
             export_onnx(model, out, opset=args.opset)
         else:
+            calibration = _calibration(args.calibration, example_side(model))
             out.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(prefix=".export-", dir=out.parent) as staging:
                 fp32 = export_onnx(model, Path(staging) / "fp32.onnx", opset=args.opset)

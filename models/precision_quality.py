@@ -1,13 +1,14 @@
 """What a precision path does to the colours: CIEDE2000 and ab-AuC to the true photos, computed like evaluation's.
 
     photos, source = validation_photos(count=8)
-    scores = score_network(network, photos, side=256)   # {"ciede2000": ..., "ab_auc": ..., "ab": predictions}
+    scores = score_network(network, photos, side=256)   # {"ciede2000": ..., "ab_auc": ..., "lab": shown colours}
 
 Photos come from the corpus' validation split (data/corpus/validation, `python -m trainer.corpus build`) when it
 exists, else from scikit-image's bundled colour photos (a dependency already), and the source is named in every
 report. int8 calibration uses other photos (the corpus' training split, or other scikit-image photos), never the
-scored ones. The metrics are those of `trainer.metrics` (`ciede2000`, `ab_auc`; tests check they agree): `models`
-does not import `trainer`.
+scored ones; `calibration_photos` is also the loader of `python -m models.export --int8 --calibration FOLDER`. The
+metrics are those of `judge.metrics` (`ciede2000`, `ab_auc`; tests check they agree): `models` does not import
+`judge`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from models.imageio import ImageInputError, open_image
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CORPUS = REPO_ROOT / "data" / "corpus"
-PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
+PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+CALIBRATION_COUNT = 8
 # scikit-image's bundled colour photographs, split so that calibration never sees a scored photo
 SKIMAGE_SCORED = ("astronaut", "chelsea", "coffee", "immunohistochemistry")
 SKIMAGE_CALIBRATION = ("rocket", "hubble_deep_field", "retina")
@@ -60,11 +62,19 @@ def validation_photos(count: int = 8, folder: str | Path | None = None) -> tuple
     return photos, f"{len(photos)} scikit-image photos ({', '.join(SKIMAGE_SCORED[:count])}; no {folder})"
 
 
-def calibration_photos(side: int, count: int = 8) -> list[np.ndarray]:
-    """Normalised L (1, 1, side, side) of photos for int8 calibration, none of them a scored photo."""
-    folder = CORPUS / "train"
-    photos = _folder_photos(folder, count) if folder.is_dir() else []
-    photos = photos or _skimage_photos(SKIMAGE_CALIBRATION, count)
+def calibration_photos(
+    side: int, count: int = CALIBRATION_COUNT, folder: str | Path | None = None
+) -> list[np.ndarray]:
+    """Normalised L (1, 1, side, side) of photos for int8 calibration: the first `count` readable photos of `folder`
+    (by name; an empty list where it holds none), or without a folder those of the corpus' training split, else
+    scikit-image's calibration photos. Never a photo `validation_photos` scores (unless `folder` holds one)."""
+    if folder is not None:
+        photos = _folder_photos(Path(folder), count)
+    else:
+        train = CORPUS / "train"
+        photos = (_folder_photos(train, count) if train.is_dir() else []) or _skimage_photos(
+            SKIMAGE_CALIBRATION, count
+        )
     return [l_norm_of(photo, side).numpy() for photo in photos]
 
 
@@ -78,7 +88,7 @@ def l_norm_of(photo: np.ndarray, side: int) -> torch.Tensor:
 
 
 def ab_auc(pred_lab: np.ndarray, target_lab: np.ndarray, max_threshold: int = 150) -> float:
-    """trainer.metrics.ab_auc: area under the cumulative ab-error curve (Zhang et al. 2016), in [0, 1]."""
+    """judge.metrics.ab_auc: area under the cumulative ab-error curve (Zhang et al. 2016), in [0, 1]."""
     diff = pred_lab[..., 1:].astype(np.float64) - target_lab[..., 1:].astype(np.float64)
     distance = np.sqrt((diff * diff).sum(axis=-1)).ravel()
     first_threshold = np.minimum(np.ceil(distance), max_threshold + 1).astype(np.int64)
