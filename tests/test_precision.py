@@ -11,16 +11,18 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from skimage.color import rgb2lab
 from torch import nn
 
 from models.bn_fold import fold_batchnorm
+from models.color import AB_SCALE
 from models.colorize import main as colorize_main
 from models.pipeline import NetworkColorizer
 from models.precision import apply_precision, choose_precision, pick, resolve_precision
 from models.precision_cache import CACHE_ENV, read_choice, weights_digest
 from models.precision_options import check_precision
 from models.precision_paths import PrecisionError, cpu_supports_bf16, prepare_network, unavailable_reason
-from models.precision_quality import ab_auc, score_network, validation_photos
+from models.precision_quality import ab_auc, resized, score_network, validation_photos
 from models.registry import create_model
 
 NETWORKS_WITH_BATCHNORM = ["pix2pix_tiny", "unet_tiny", "resunet_tiny", "autoencoder_tiny", "simple_cnn_tiny"]
@@ -227,11 +229,32 @@ def test_cli_says_which_precision_runs(tmp_path, tiny_model_dir, photo, capsys):
     assert "fp32 (auto: not measured on this machine" in capsys.readouterr().err
 
 
-def test_quality_scores_are_those_of_the_photos():
-    photos, _ = validation_photos(1)
-    model = trained_looking("pix2pix_tiny")
-    scores = score_network(model, photos, 64)
-    assert 0 < scores["ciede2000"] < 100 and 0 < scores["ab_auc"] <= 1
+class _FixedAb(nn.Module):
+    """A "network" that answers each call with the next of the given normalised ab maps (score_network asks for the
+    photos one at a time, in order)."""
+
+    def __init__(self, answers: list[torch.Tensor]) -> None:
+        super().__init__()
+        self.answers = list(answers)
+
+    def forward(self, l_norm: torch.Tensor) -> torch.Tensor:
+        return self.answers.pop(0)
+
+
+def test_quality_scores_a_perfect_colorizer_near_zero_and_grayscale_as_evaluation_does():
+    from judge.metrics import ciede2000
+
+    photos, _ = validation_photos(2)
+    side = 64
+    truths = [rgb2lab(resized(photo, side) / 255.0) for photo in photos]
+    true_ab = [torch.from_numpy(t[..., 1:] / AB_SCALE).permute(2, 0, 1)[None].float() for t in truths]
+    perfect = score_network(_FixedAb(true_ab), photos, side)
+    assert perfect["ciede2000"] < 0.5 and perfect["ab_auc"] > 0.99  # only L's 8-bit rounding and fp32 remain
+    gray = score_network(_FixedAb([torch.zeros_like(ab) for ab in true_ab]), photos, side)
+    baseline = np.mean([ciede2000(t * [1, 0, 0], t) for t in truths])  # the photos' L with no colour
+    assert gray["ciede2000"] == pytest.approx(baseline, abs=0.1)
+    assert gray["ciede2000"] > perfect["ciede2000"] + 3  # colour the photos lack shows in the score
+    assert all(np.abs(lab[..., 1:]).max() < 0.5 for lab in gray["lab"])  # the shown colours are the gray ones
 
 
 def test_a_model_whose_int8_path_is_too_inaccurate_keeps_fp32(tmp_path, monkeypatch):
