@@ -124,6 +124,17 @@ def test_bad_inputs_get_one_sentence(tiny_model_dir, tmp_path, capsys):
         main([str(tiny_model_dir), "--format", "tflite"])
 
 
+def test_a_calibration_folder_without_readable_photos_gets_one_sentence(tiny_model_dir, tmp_path, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "broken.jpg").write_bytes(b"not a jpeg")  # skipped, as an unreadable file among photos is
+    out = tmp_path / "x.onnx"
+    assert main([str(tiny_model_dir), "--int8", "--calibration", str(folder), "--out", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert error == f"error: --calibration {folder} holds no readable photos; pass a folder of a few typical photos.\n"
+    assert not out.exists()
+
+
 @pytest.mark.filterwarnings("ignore:Conversion from CIE-LAB")  # a random tiny model predicts some impossible colours
 def test_the_model_cards_onnx_example_runs_as_written(tiny_model, tmp_path, photo, monkeypatch):
     card = str(tiny_model.generate_model_card())
