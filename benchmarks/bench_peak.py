@@ -120,11 +120,11 @@ def measured_peaks(*, repeats: int = 3, quick: bool = False) -> dict[str, Row]:
     return {p: max(measure(p, repeats=repeats, quick=quick), key=lambda row: row.rate) for p in precisions_here()}
 
 
-def fraction(rate: float, peak: float | None, what: str, warnings: list[str]) -> str:
+def fraction(rate: float, peak: float | None, what: str, warnings: list[str], clock_mhz: float | None) -> str:
     """'0.62' of `peak`, or a marker (and a collected warning) where the rate beats a theoretical peak."""
     if peak is None:
         return "n/a"
-    warning = over_peak_warning(rate, peak, what)
+    warning = over_peak_warning(rate, peak, what, clock_mhz)
     if warning is not None:
         warnings.append(warning)
         return f"ABOVE PEAK ({rate / peak:.2f}x)"
@@ -143,7 +143,7 @@ def report(theory: TheoreticalPeak, sweeps: dict[str, list[Row]]) -> list[str]:
             "|---|---:|---:|---:|---:|",
         ]
         for row in rows:
-            of_theory = fraction(row.rate, peak, f"{precision} {row.label}", warnings)
+            of_theory = fraction(row.rate, peak, f"{precision} {row.label}", warnings, theory.clock_mhz)
             lines.append(
                 f"| {row.label} | {row.flop / 1e9:.2f} | {row.rate / 1e9:.1f} | {of_theory} "
                 f"| {row.rate / best.rate:.2f} |"

@@ -19,10 +19,10 @@ without them. Then the targets of issue 14, printed as met or missed with their 
 
 `--compile target` (default) measures torch.compile only for pix2pix_unet256 at batch 1, 256 px (it compiles again
 for every shape: minutes each on a small CPU; the compile time is printed); `--compile all` for every row, `none`
-never. The default run should take about 5 minutes on 2 quiet cores (an estimate from the per-call times, not yet
-timed there; beside a training run, at nice 19 on one thread, its 256-px half took about 25 minutes); `--quick`
-(colour_l1 and pix2pix_unet256, batch 1, 256 px, 2 rounds, no compile) about a minute (7.5 minutes beside training).
-The peak sweep adds about 35 s (--quick: 10 s).
+never. With `--compile none` the run took 259 s on 2 quiet threads (the README's table); the default adds
+torch.compile's first compilation of pix2pix_unet256 (about 5 minutes beside a training run, less on quiet cores);
+`--quick` (colour_l1 and pix2pix_unet256, batch 1, 256 px, 2 rounds, no compile) about a minute (7.5 minutes beside
+training). The peak sweep adds about 35 s (--quick: 10 s).
 Re-executes itself with the serving malloc settings (bench_support).
 """
 
@@ -105,7 +105,7 @@ def peak_verdict(
     if peak is None:
         parts.append(f"theoretical {precision} peak unavailable ({theory.fp32_reason or theory.bf16_reason})")
     else:
-        warning = over_peak_warning(rate, peak, what)
+        warning = over_peak_warning(rate, peak, what, theory.clock_mhz)
         if warning is not None:
             warnings.append(warning)
             parts.append(f"ABOVE the theoretical {precision} peak ({peak / 1e9:.0f} GFLOP/s; see the warning)")
@@ -179,11 +179,11 @@ def main(argv: list[str] | None = None) -> None:
         + "): "
         + "; ".join(f"{p} {row.rate / 1e9:.0f} GFLOP/s ({row.label})" for p, row in measured.items())
     )
-    warnings = [
-        w
-        for p, row in measured.items()
-        if (w := over_peak_warning(row.rate, theory.of(p), f"the measured {p} peak ({row.label})")) is not None
-    ]
+    warnings = []
+    for p, row in measured.items():
+        warning = over_peak_warning(row.rate, theory.of(p), f"the measured {p} peak ({row.label})", theory.clock_mhz)
+        if warning is not None:
+            warnings.append(warning)
     have_corpus = (CORPUS / "validation").is_dir()
     photos, source = validation_photos(args.photos) if have_corpus else ([], f"no {CORPUS / 'validation'}")
     print(f"quality on: {source}\n")

@@ -279,13 +279,14 @@ def theoretical_peak(
     )
 
 
-def over_peak_warning(rate: float, peak: float | None, what: str) -> str | None:
-    """A warning sentence when `rate` (FLOP/s) beats the theoretical `peak`, which only a wrong clock or a wrong
-    table entry can explain; None otherwise."""
+def over_peak_warning(rate: float, peak: float | None, what: str, clock_mhz: float | None = None) -> str | None:
+    """A warning sentence when `rate` (FLOP/s) beats the theoretical `peak` (computed at `clock_mhz`, if given),
+    which only a wrong clock or a wrong table entry can explain; None otherwise."""
     if peak is None or rate <= peak:
         return None
+    implied = f" (the table's figures would need at least {clock_mhz * rate / peak:.0f} MHz)" if clock_mhz else ""
     return (
         f"WARNING: {what} runs at {rate / 1e9:.0f} GFLOP/s, {rate / peak:.2f}x the theoretical peak "
-        f"({peak / 1e9:.0f} GFLOP/s): the clock or models.cpu_peak's table is wrong for this CPU (a VM's 'cpu MHz' "
-        "is often the nominal clock, below the boost clock); pass --clock_mhz with the all-core boost clock."
+        f"({peak / 1e9:.0f} GFLOP/s): the clock or models.cpu_peak's table is wrong for this CPU{implied}; a VM's "
+        "'cpu MHz' is often the nominal clock, below the boost clock: pass --clock_mhz with the all-core boost clock."
     )

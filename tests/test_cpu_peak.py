@@ -128,3 +128,5 @@ def test_a_rate_above_the_theoretical_peak_is_a_warning_not_a_fraction():
     warning = over_peak_warning(350e9, 332e9, "bf16 GEMM")
     assert warning.startswith("WARNING: bf16 GEMM runs at 350 GFLOP/s, 1.05x the theoretical peak (332 GFLOP/s)")
     assert "--clock_mhz" in warning
+    implied = over_peak_warning(350e9, 332e9, "bf16 GEMM", clock_mhz=2596)
+    assert "would need at least 2737 MHz" in implied  # 2596 MHz x 350 / 332
