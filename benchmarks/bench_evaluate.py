@@ -25,9 +25,9 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
+from judge import evaluate
 from models.flags import FlagParser
 from models.registry import create_model
-from trainer import evaluate
 
 
 def source_photos() -> list[np.ndarray]:

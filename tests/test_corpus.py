@@ -23,11 +23,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from corpus import photos
 from corpus.edj import EdjError, jpegs, largest_jpeg, read_edj, write_edj
 from corpus.pzl import PzlError, read_pzl, write_pzl
 from corpus.rcc import RccError, read_rcc, write_rcc
 from corpus.sources import DEB_SOURCES, WHEEL_SOURCES, DebArchive, PackageCache, read_originals
-from trainer import corpus
 
 # ----------------------------------------------------------------------------------------------- helpers
 
@@ -231,14 +231,14 @@ def test_edj_reports_files_it_cannot_read() -> None:
 
 
 def test_committed_manifest_is_a_clean_allow_list() -> None:
-    entries = corpus.load_manifest()  # also checks fields, sha256 format, duplicates and NC licences
+    entries = photos.load_manifest()  # also checks fields, sha256 format, duplicates and NC licences
     assert len(entries) >= 480
-    corpus.check_balance(entries, max_share=0.6)  # no source above 60 %
+    photos.check_balance(entries, max_share=0.6)  # no source above 60 %
     assert max(Counter(e.source for e in entries).values()) / len(entries) <= 0.6
     assert len({e.sha256 for e in entries}) == len(entries)
     assert len({(e.source, e.path) for e in entries}) == len(entries)
     assert all(e.licence.strip() and e.credit.strip() and e.category for e in entries)
-    assert not any(corpus.is_non_commercial(e.licence) for e in entries)
+    assert not any(photos.is_non_commercial(e.licence) for e in entries)
     assert {e.source for e in entries} <= set(DEB_SOURCES + WHEEL_SOURCES)
     assert len({e.source for e in entries}) >= 15
     assert len({e.category for e in entries}) >= 10
@@ -263,8 +263,8 @@ def test_committed_manifest_is_a_clean_allow_list() -> None:
 def test_manifest_rejects_bad_entries(tmp_path: Path, licence: str, extra: dict, problem: str) -> None:
     line = manifest_line("mate-backgrounds", "a.jpg", b"x", licence=licence, **extra)
     path = write_manifest(tmp_path / "m.jsonl", [line])
-    with pytest.raises(corpus.CorpusError, match=problem):
-        corpus.load_manifest(path)
+    with pytest.raises(photos.CorpusError, match=problem):
+        photos.load_manifest(path)
 
 
 def test_manifest_category_is_optional_for_older_manifests(tmp_path: Path) -> None:
@@ -272,29 +272,29 @@ def test_manifest_category_is_optional_for_older_manifests(tmp_path: Path) -> No
         tmp_path / "m.jsonl",
         [manifest_line("scratch", "a.jpg", b"a"), manifest_line("scratch", "b.jpg", b"b", category="landscape")],
     )
-    assert [e.category for e in corpus.load_manifest(path)] == ["", "landscape"]
+    assert [e.category for e in photos.load_manifest(path)] == ["", "landscape"]
 
 
-def entries_from(sources: list[str]) -> list[corpus.Entry]:
-    return [corpus.Entry(s, f"{i}.jpg", f"{i:064x}", "CC0-1.0", "me", "animal") for i, s in enumerate(sources)]
+def entries_from(sources: list[str]) -> list[photos.Entry]:
+    return [photos.Entry(s, f"{i}.jpg", f"{i:064x}", "CC0-1.0", "me", "animal") for i, s in enumerate(sources)]
 
 
 def test_check_balance_refuses_a_source_above_the_share() -> None:
-    corpus.check_balance(entries_from(["a"] * 6 + ["b"] * 4))  # exactly 60 % is allowed
-    corpus.check_balance(entries_from(["a"] * 3 + ["b"]), max_share=0.75)
-    with pytest.raises(corpus.CorpusError, match=r"a supplies 7 of 10 photos \(70%\), more than the 60%"):
-        corpus.check_balance(entries_from(["a"] * 7 + ["b"] * 3))
-    with pytest.raises(corpus.CorpusError, match="no photos"):
-        corpus.check_balance([])
+    photos.check_balance(entries_from(["a"] * 6 + ["b"] * 4))  # exactly 60 % is allowed
+    photos.check_balance(entries_from(["a"] * 3 + ["b"]), max_share=0.75)
+    with pytest.raises(photos.CorpusError, match=r"a supplies 7 of 10 photos \(70%\), more than the 60%"):
+        photos.check_balance(entries_from(["a"] * 7 + ["b"] * 3))
+    with pytest.raises(photos.CorpusError, match="no photos"):
+        photos.check_balance([])
 
 
 def test_cli_build_refuses_an_unbalanced_committed_manifest(tmp_path: Path, monkeypatch, capsys) -> None:
     lines = [manifest_line("gcompris-qt-data", f"{i}.jpg", bytes([i])) for i in range(7)]
     lines += [manifest_line("scratch", f"s{i}.jpg", bytes([100 + i])) for i in range(3)]
-    manifest = write_manifest(tmp_path / "corpus_manifest.jsonl", lines)
-    monkeypatch.setattr(corpus, "MANIFEST", manifest)
+    manifest = write_manifest(tmp_path / "photos_manifest.jsonl", lines)
+    monkeypatch.setattr(photos, "MANIFEST", manifest)
     out = tmp_path / "out"
-    assert corpus.main(["build", "--out", str(out), "--manifest", str(manifest), "--offline"]) == 2
+    assert photos.main(["build", "--out", str(out), "--manifest", str(manifest), "--offline"]) == 2
     assert "gcompris-qt-data supplies 7 of 10 photos (70%)" in capsys.readouterr().err
     assert not out.exists()  # refused before anything was fetched or written
 
@@ -302,15 +302,15 @@ def test_cli_build_refuses_an_unbalanced_committed_manifest(tmp_path: Path, monk
 def test_manifest_rejects_duplicate_images(tmp_path: Path) -> None:
     line = manifest_line("mate-backgrounds", "a.jpg", b"same bytes")
     path = write_manifest(tmp_path / "m.jsonl", [line, {**line, "path": "b.jpg"}])
-    with pytest.raises(corpus.CorpusError, match="repeats sha256"):
-        corpus.load_manifest(path)
+    with pytest.raises(photos.CorpusError, match="repeats sha256"):
+        photos.load_manifest(path)
 
 
 def test_non_commercial_detection() -> None:
-    assert corpus.is_non_commercial("CC-BY-NC-4.0")
-    assert corpus.is_non_commercial("cc by-nc-sa 2.0")
-    assert not corpus.is_non_commercial("CC-BY-SA-4.0")
-    assert not corpus.is_non_commercial("GPL-2.0-or-later")
+    assert photos.is_non_commercial("CC-BY-NC-4.0")
+    assert photos.is_non_commercial("cc by-nc-sa 2.0")
+    assert not photos.is_non_commercial("CC-BY-SA-4.0")
+    assert not photos.is_non_commercial("GPL-2.0-or-later")
 
 
 # ---------------------------------------------------------------------------------- build from a fake cache
@@ -375,13 +375,13 @@ def fake_packages(package_cache, tmp_path: Path) -> tuple[Path, Path, dict[str, 
 
 
 def build(out: Path, cache: Path, manifest: Path, **kwargs) -> list[str]:
-    return corpus.build(out, manifest=manifest, cache=PackageCache(cache, offline=True), log=lambda _: None, **kwargs)
+    return photos.build(out, manifest=manifest, cache=PackageCache(cache, offline=True), log=lambda _: None, **kwargs)
 
 
 def read_rows(out: Path) -> dict[str, dict]:
     return {
         row["original_path"]: {**row, "split": split}
-        for split in corpus.SPLITS
+        for split in photos.SPLITS
         for row in map(json.loads, (out / split / "metadata.jsonl").read_text().splitlines())
     }
 
@@ -402,7 +402,7 @@ def test_build_writes_an_imagefolder_with_licensed_metadata(tmp_path: Path, fake
         stored = Image.open(out / row["split"] / row["file_name"])
         assert stored.format == "JPEG" and stored.mode == "RGB"
         assert stored.size == (row["stored_width"], row["stored_height"])
-        assert max(stored.size) <= corpus.MAX_SIDE
+        assert max(stored.size) <= photos.MAX_SIDE
     big = rows["usr/share/backgrounds/big.png"]
     assert (big["width"], big["height"], big["stored_width"], big["stored_height"]) == (1600, 1000, 1024, 640)
     small = rows["usr/share/backgrounds/small.jpg"]
@@ -442,7 +442,7 @@ def test_split_is_deterministic_and_rebuild_is_idempotent(tmp_path: Path, fake_p
     logs: list[str] = []
     for package in cache.iterdir():  # a rebuild must not need the packages again
         package.unlink()
-    corpus.build(
+    photos.build(
         tmp_path / "a", manifest=manifest, cache=PackageCache(cache, offline=True), val_fraction=0.3, log=logs.append
     )
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "a").rglob("*.jpg")} == stamps
@@ -453,7 +453,7 @@ def test_split_is_deterministic_and_rebuild_is_idempotent(tmp_path: Path, fake_p
     lines[1] |= {"credit": "the right photographer", "category": "plant"}
     write_manifest(manifest, lines)
     logs.clear()
-    corpus.build(
+    photos.build(
         tmp_path / "a", manifest=manifest, cache=PackageCache(cache, offline=True), val_fraction=0.3, log=logs.append
     )
     assert "0 written" in logs[0]
@@ -473,19 +473,19 @@ def test_missing_package_and_changed_file_are_reported_and_the_rest_builds(tmp_p
     assert any(p.startswith("missing package scikit-image:") and "skipped 1 photos" in p for p in problems)
     assert any(p.startswith("changed file mate-backgrounds:usr/share/backgrounds/small.jpg") for p in problems)
     assert len(read_rows(tmp_path / "out")) == len(originals) - 3  # gray, changed and missing left out
-    exit_code = corpus.main(["build", "--out", str(tmp_path / "out"), "--cache_dir", str(cache), "--offline",
+    exit_code = photos.main(["build", "--out", str(tmp_path / "out"), "--cache_dir", str(cache), "--offline",
                              "--manifest", str(manifest)])  # fmt: skip
     assert exit_code == 1
 
 
 def test_cli_list_and_argument_errors(tmp_path: Path, fake_packages, capsys) -> None:
     _, manifest, _ = fake_packages
-    assert corpus.main(["list", "--manifest", str(manifest)]) == 0
+    assert photos.main(["list", "--manifest", str(manifest)]) == 0
     listing = capsys.readouterr().out
     assert "CC0-1.0" in listing and "by category:" in listing and "uncategorised" in listing
     assert "11 photos in manifest.jsonl" in listing
     assert (
-        corpus.main(["build", "--out", str(tmp_path / "o"), "--val_fraction", "1.5", "--manifest", str(manifest)]) == 2
+        photos.main(["build", "--out", str(tmp_path / "o"), "--val_fraction", "1.5", "--manifest", str(manifest)]) == 2
     )
     assert "--val_fraction must be in [0, 1)" in capsys.readouterr().err
 
@@ -497,12 +497,12 @@ def test_push_to_hub_uploads_the_folder_as_a_dataset(tmp_path: Path, fake_packag
     with mock.patch("huggingface_hub.HfApi") as api_class:
         api = api_class.return_value
         api.upload_folder.return_value = mock.Mock(commit_url="https://hf.co/datasets/me/photos/commit/1")
-        assert corpus.main([*args, "--push_to_hub", "me/photos"]) == 1  # the gray test photo is left out...
+        assert photos.main([*args, "--push_to_hub", "me/photos"]) == 1  # the gray test photo is left out...
         assert "not pushed to me/photos: 1 photos were left out" in capsys.readouterr().out
         api.upload_folder.assert_not_called()  # ...so a partial corpus is not published
         lines = [line for line in manifest.read_text().splitlines() if "gray.webp" not in line]
         manifest.write_text("\n".join(lines) + "\n")
-        assert corpus.main([*args, "--push_to_hub", "me/photos"]) == 0
+        assert photos.main([*args, "--push_to_hub", "me/photos"]) == 0
     assert "pushed: https://hf.co/datasets/me/photos/commit/1" in capsys.readouterr().out
     api.create_repo.assert_called_once_with("me/photos", repo_type="dataset", exist_ok=True)
     kwargs = api.upload_folder.call_args.kwargs
@@ -512,8 +512,8 @@ def test_push_to_hub_uploads_the_folder_as_a_dataset(tmp_path: Path, fake_packag
 
 
 def test_push_to_hub_refuses_an_unbuilt_folder(tmp_path: Path) -> None:
-    with pytest.raises(corpus.CorpusError, match=r"run 'python -m trainer\.corpus build"):
-        corpus.push_to_hub(tmp_path, "me/photos")
+    with pytest.raises(photos.CorpusError, match=r"run 'python -m corpus\.photos build"):
+        photos.push_to_hub(tmp_path, "me/photos")
 
 
 def test_near_duplicates_share_a_split_and_the_held_out_share_matches() -> None:
@@ -522,12 +522,12 @@ def test_near_duplicates_share_a_split_and_the_held_out_share_matches() -> None:
     rows.append({"sha256": "f" * 64, "dhash": f"{int(rows[0]['dhash'], 16) ^ 1:016x}"})  # row 0, resized: 1 bit off
     pair_held_out = 0
     for seed in range(30):
-        splits = corpus.assign_splits(rows, 0.1, seed)
+        splits = photos.assign_splits(rows, 0.1, seed)
         assert splits[rows[0]["sha256"]] == splits["f" * 64]
         assert 4 <= list(splits.values()).count("validation") <= 5  # 10% of 41, whole groups only
         pair_held_out += splits["f" * 64] == "validation"
     assert 0 < pair_held_out < 30  # the pair moves with the seed, so the check above is not vacuous
-    assert corpus.assign_splits(rows, 0.1, 7) == corpus.assign_splits(list(reversed(rows)), 0.1, 7)
+    assert photos.assign_splits(rows, 0.1, 7) == photos.assign_splits(list(reversed(rows)), 0.1, 7)
 
 
 # ------------------------------------------------------------------------------------------ zstd packages

@@ -20,7 +20,7 @@ import pytest
 from conftest import load_photo
 from train_support import make_photo_folder, run_trainer
 
-from trainer import evaluate as ev
+from judge import evaluate as ev
 from trainer.data import ColorizationDataset, CropConfig, DataError, StreamingColorizationDataset, load_splits
 from trainer.data_sources import split_names
 
@@ -205,7 +205,7 @@ def test_bad_sources_are_one_sentence(tmp_path, photos, make, message):
 def test_a_missing_corpus_says_how_to_build_it(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # a fresh clone: no data/corpus
     for name in ("data/corpus", "data/corpus/"):
-        with pytest.raises(DataError, match=r"build it with `python -m trainer\.corpus build --out data/corpus`\.$"):
+        with pytest.raises(DataError, match=r"build it with `python -m corpus\.photos build --out data/corpus`\.$"):
             load_splits(name)
 
 

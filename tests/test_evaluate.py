@@ -17,11 +17,11 @@ from PIL import Image
 from skimage import data
 from skimage.color import rgb2lab
 
+from judge import evaluate as ev
 from judge.lpips_metric import AlexNetTrunk
 from judge.metrics import METRIC_NAMES, colourfulness
 from judge.report import build_report, render_markdown
 from models.registry import create_model
-from trainer import evaluate as ev
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
 

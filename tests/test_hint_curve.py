@@ -16,6 +16,7 @@ from PIL import Image
 from skimage import data
 from skimage.color import rgb2lab
 
+from judge import evaluate as ev
 from judge.card_hints import hint_curve_for_card
 from judge.card_hints import main as card_hints_main
 from judge.hint_curve import bar_verdicts, hint_curve_lines, parse_hint_counts, run_hint_curve
@@ -25,7 +26,6 @@ from models.hint_map import encode_hints
 from models.hints import MAX_HINT_HALF_SIDE, MAX_HINTS
 from models.hub import load_model
 from models.registry import create_model
-from trainer import evaluate as ev
 from trainer.hint_sampling import simulated_hints
 
 PHOTOS = ("astronaut", "coffee", "chelsea")

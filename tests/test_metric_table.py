@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from judge import metrics, report
 from models.metric_table import EARLY_STOPPING_METRICS, METRICS, VALIDATION_METRICS, is_better
 from models.model_card import METRIC_LABELS
-from trainer import metrics, report
 from trainer.args import _build_parser
 
 

@@ -13,11 +13,11 @@ from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from skimage.transform import resize
 
+from judge import metrics
 from judge.fid import frechet_distance, inception_features, kernel_inception_distance, load_fid_inception
 from judge.inception import FIDInceptionV3
 from judge.lpips_metric import LPIPS, AlexNetTrunk, load_lpips, lpips_linear_weights_file
 from judge.pretrained import WeightsUnavailable, read_state_dict
-from trainer import metrics
 
 
 @pytest.fixture(scope="module")
