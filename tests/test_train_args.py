@@ -1,5 +1,6 @@
-"""The trainer's command line: grouped --help with defaults and a help text on every flag, and choices refused
-before anything is built, whether they were typed or came from a YAML preset.
+"""The trainer's command line: a typed config per model family, grouped --help with a default and a help text on
+every flag, and problems (choices, types, another family's flags) refused in one sentence before anything is built,
+whether they were typed or came from a YAML preset.
 
     .venv/bin/python -m pytest tests/test_train_args.py -q -x
 """
@@ -7,6 +8,7 @@ before anything is built, whether they were typed or came from a YAML preset.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import re
 
@@ -14,15 +16,17 @@ import pytest
 
 import trainer.args
 from trainer.args import CONFIG_DIR, _build_parser, parse_args
+from trainer.config import ControlNetTrainingConfig, GANTrainingConfig, TrainingConfig, loggable
 
-GROUP_TITLES = [
-    "model",
-    "data",
-    "optimisation",
-    "GAN (pix2pix models)",
+GROUP_TITLES = [  # by family: the shared groups, then GAN, then diffusion
+    "shared: model",
+    "shared: data",
+    "shared: optimisation",
+    "shared: validation, logging and checkpoints",
+    "shared: Hugging Face Hub",
+    "GAN: the discriminator (pix2pix models, or any model with --discriminator patchgan)",
+    "GAN: adversarial loss and schedule",
     "diffusion (--model controlnet)",
-    "validation, logging and checkpoints",
-    "Hugging Face Hub",
 ]
 
 
@@ -48,6 +52,122 @@ def test_every_flag_has_a_help_text_and_belongs_to_a_named_group() -> None:
     assert titles[2:] == GROUP_TITLES  # after argparse's positionals/options, which hold only --help and --config
     general = next(group for group in parser._action_groups if group.title == "options")
     assert [action.dest for action in general._group_actions] == ["help", "config"]
+
+
+def test_help_shows_a_help_text_and_a_default_on_every_flag(capsys) -> None:
+    with pytest.raises(SystemExit):
+        parse_args(["--help"])
+    text = capsys.readouterr().out.split("\noptions:\n", 1)[1]
+    # one entry per flag: from its line ("  --flag ...") to the next flag's or group's, lines joined
+    entries = [" ".join(entry.split()) for entry in re.split(r"\n(?=  --|\S)", text)]
+    flags = [action.option_strings[-1] for action in _build_parser()._actions if action.dest != "help"]
+    shown = {entry.split()[0]: entry for entry in entries if entry.startswith("--")}
+    for flag in flags:
+        assert flag in shown, f"{flag} is not in --help"
+        assert re.search(r"\S.* \(default: [^)]+\)", shown[flag]), f"{flag} shows no help text and default"
+    assert "--hints" in shown and "(default: off)" in shown["--hints"]  # a switch reads off, not False
+    assert "(default: unset)" in shown["--max_train_steps"]  # None reads unset
+    assert "(default: 0.25 1.0)" in shown["--crop_scale"]
+
+
+def test_each_family_declares_each_field_once_with_its_flag() -> None:
+    shared = {field.name for field in dataclasses.fields(TrainingConfig)}
+    gan = {field.name for field in GANTrainingConfig.own_fields()}
+    diffusion = {field.name for field in ControlNetTrainingConfig.own_fields()}
+    assert not shared & gan and not shared & diffusion and not gan & diffusion
+    assert len(gan) == 12 and diffusion == {"base_model", "proportion_empty_prompts", "num_validation_samples"}
+    flags = {action.dest for action in _build_parser()._actions} - {"help"}
+    assert flags == shared | gan | diffusion
+    for field in dataclasses.fields(GANTrainingConfig) + dataclasses.fields(ControlNetTrainingConfig):
+        assert field.metadata["help"].strip(), field.name
+
+
+def test_the_model_picks_the_family_and_the_config_is_typed() -> None:
+    gan = parse_args(["--config", "tiny", "--dataset", "photos"])
+    assert type(gan) is GANTrainingConfig and gan.trains_discriminator
+    assert (gan.d_width, gan.resolution, gan.crop_scale) == (8, 32, [0.25, 1.0])
+    assert type(parse_args(["--dataset", "photos", "--model", "unet_tiny"])) is GANTrainingConfig
+    diffusion = parse_args(["--config", "controlnet_tiny", "--dataset", "photos"])
+    assert type(diffusion) is ControlNetTrainingConfig and not hasattr(diffusion, "lambda_l1")
+    assert diffusion.proportion_empty_prompts == 0.5
+    # the tracker's hyper-parameters: the family's fields, flat, named like the flags, without the token
+    logged = loggable(parse_args(["--dataset", "photos", "--hub_token", "secret"]))
+    assert logged["lambda_l1"] == 100.0 and logged["model_overrides"] == "{}" and "hub_token" not in logged
+    assert "base_model" not in logged
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--config", "controlnet_tiny", "--lambda_l1", "10"],
+            "--lambda_l1 applies only to GAN training (pix2pix models and the regression baselines); remove it",
+        ),
+        (
+            ["--model", "pix2pix_tiny", "--base_model", "tiny", "--num_validation_samples", "3"],
+            "--base_model, --num_validation_samples apply only to diffusion training (--model controlnet); remove "
+            "them or pass --model controlnet",
+        ),
+        (
+            ["--config", "tiny", "--model", "controlnet", "--base_model", "tiny"],
+            "tiny sets d_layers, d_width, d_start_step, which apply only to GAN training",
+        ),
+        (
+            ["--config", "controlnet_tiny", "--model", "pix2pix_tiny"],
+            "controlnet_tiny sets base_model, proportion_empty_prompts, num_validation_samples, which apply only to "
+            "diffusion training",
+        ),
+        (
+            ["--model", "unet_tiny", "--lambda_l1", "10"],
+            "--lambda_l1 applies only to GAN training, and this run trains no discriminator (--model unet_tiny is a "
+            "regression baseline); remove it or set --discriminator patchgan",
+        ),
+        (
+            ["--model", "pix2pix_tiny", "--discriminator", "none", "--d_width", "8", "--gan_mode", "lsgan"],
+            "--d_width, --gan_mode apply only to GAN training, and this run trains no discriminator (--discriminator "
+            "none); remove them or set --discriminator patchgan",
+        ),
+        (
+            ["--model", "pix2pix_tiny", "--lambda_gan", "0", "--real_label", "0.9"],
+            "(--lambda_gan 0); remove it or set --lambda_gan above 0",
+        ),
+    ],
+)
+def test_flags_and_preset_keys_of_another_family_are_refused(capsys, argv, message) -> None:
+    assert message in _refused(capsys, ["--dataset", "photos", *argv])
+
+
+def test_gan_keys_of_a_preset_pass_for_a_model_without_a_discriminator() -> None:
+    # a preset is a recipe reused with other models (the tests train every baseline with tiny's settings)
+    args = parse_args(["--config", "tiny", "--dataset", "photos", "--model", "unet_tiny", "--discriminator", "none"])
+    assert not args.trains_discriminator and args.d_width == 8
+    # the switches themselves are never refused, and a discriminator forced onto a baseline takes the GAN flags
+    assert parse_args(["--dataset", "photos", "--model", "pix2pix_tiny", "--lambda_gan", "0"]).lambda_gan == 0
+    forced = ["--dataset", "photos", "--model", "unet_tiny", "--discriminator", "patchgan", "--d_width", "8"]
+    assert parse_args(forced).trains_discriminator
+
+
+@pytest.mark.parametrize(
+    ("preset_text", "message"),
+    [
+        ("resolution: big\n", "argument --resolution: invalid int value: 'big'"),
+        ("resolution: 64.5\n", "sets resolution: 64.5, which is not a whole number"),
+        ("crop_scale: 0.5\n", "sets crop_scale: 0.5, which is not a list of 2 numbers"),
+        ("hints: 1\n", "sets hints: 1, which is not true or false"),
+        ("- model: unet\n", "is not a YAML mapping"),
+    ],
+)
+def test_a_preset_value_of_the_wrong_type_is_one_sentence(tmp_path, capsys, preset_text, message) -> None:
+    preset = tmp_path / "mine.yaml"
+    preset.write_text(preset_text)
+    assert message in _refused(capsys, ["--config", str(preset), "--dataset", "photos"])
+
+
+def test_a_preset_number_yaml_reads_as_text_is_converted_like_a_typed_flag(tmp_path) -> None:
+    preset = tmp_path / "mine.yaml"
+    preset.write_text("learning_rate: 1e-4\nresolution: 64\n")  # YAML 1.1 reads 1e-4 (no dot) as a string
+    args = parse_args(["--config", str(preset), "--dataset", "photos"])
+    assert (args.learning_rate, args.resolution) == (1e-4, 64)
 
 
 def test_help_is_grouped_and_shows_defaults(capsys) -> None:

@@ -1,272 +1,128 @@
-"""Command-line arguments of `trainer/train.py`, with YAML presets (`--config trainer/configs/NAME.yaml`).
+"""Command line of `trainer/train.py`: YAML presets (`--config NAME`) and flags -> a typed config (trainer.config).
 
-    python trainer/train.py --help                 # every flag, grouped, with its default
+    python trainer/train.py --help                 # every flag, grouped by family, with its default
     python trainer/train.py --config tiny --help   # the same, with the preset's values as the defaults
+    config = parse_args(["--config", "tiny", "--dataset", "photos/"])   # a GANTrainingConfig
 
-Flags follow the diffusers example trainers wherever the meaning is the same (`--two_words`; `--two-words` is
-accepted too). A preset sets defaults; anything given on the command line wins. Argument problems, a preset's
-included (argparse checks `choices` only for values typed on the command line), are reported before any model
-or data is loaded, in one sentence that names the valid values.
+The parser is generated from the config dataclasses (each field's type, default, help text and group), so a flag is
+declared once. Flags follow the diffusers example trainers wherever the meaning is the same (`--two_words`;
+`--two-words` is accepted too). A preset sets defaults; anything given on the command line wins. `--model` picks
+the family (`controlnet`: diffusion, anything else: GAN training); a flag or preset key of the other family, or a
+GAN flag typed for a run without a discriminator, would silently do nothing, so it is refused. Argument problems,
+a preset's included (argparse checks `choices` and types only for values typed on the command line), are reported
+before any model or data is loaded, in one sentence that names the valid values.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import difflib
 import importlib.util
 import json
 import os
+import types
+import typing
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from models.flags import FlagParser
-from models.metric_table import EARLY_STOPPING_METRICS
-from trainer.schedule import SCHEDULER_NAMES
+from trainer.config import (
+    CONTROLNET,
+    FAMILIES,
+    TOP_LEVEL,
+    TRACKER_PACKAGES,
+    AnyTrainingConfig,
+    ControlNetTrainingConfig,
+    GANTrainingConfig,
+    TrainingConfig,
+    family_of,
+    loggable,
+)
+
+__all__ = ["CONFIG_DIR", "TRACKER_PACKAGES", "loggable", "parse_args"]
 
 CONFIG_DIR = Path(__file__).parent / "configs"
-# --report_to value -> the package its tracker needs (accelerate's "all" takes whichever are installed).
-TRACKER_PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb"}
-REPORT_TO = (*TRACKER_PACKAGES, "all", "none")
-
-
-def _json_object(text: str) -> dict[str, Any]:
-    """argparse type of --model_overrides: a JSON object, refused in one sentence otherwise."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise argparse.ArgumentTypeError(
-            f"'{text}' is not JSON ({error.msg}); write e.g. '{{\"depth\": 7}}'"
-        ) from error
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"'{text}' is not a JSON object; write e.g. '{{\"depth\": 7}}'")
-    return value
-
-
-def _model_arguments(group: argparse._ArgumentGroup) -> None:
-    add = group.add_argument
-    add("--model", default="pix2pix_unet256", help="Registry name (see models.registry.list_models) or 'controlnet'.")
-    add(
-        "--model_overrides",
-        type=_json_object,
-        default={},
-        help="JSON object of constructor arguments for --model, e.g. '{\"depth\": 7}'.",
-    )
-    add("--init_from", default=None, help="Start the generator from a saved colorizer folder (e.g. an L1 pretrain).")
-    add(
-        "--hints",
-        action="store_true",
-        help="Build the colorizer to take colour hints (L + a hint map; trained on points sampled from the true "
-        "colours). With --init_from an automatic model, its weights are kept and the new hint inputs start at zero.",
-    )
-
-
-def _data_arguments(group: argparse._ArgumentGroup) -> None:
-    add = group.add_argument
-    add(
-        "--dataset",
-        default=None,
-        help="Hub dataset id, local image folder, data file (.parquet/.csv/.tsv/.json/.jsonl/.arrow) or a folder of "
-        "them, or a save_to_disk folder (required).",
-    )
-    add("--dataset_config", default=None, help="Configuration name of a Hub dataset that has several.")
-    add("--split", default="train", help="Split to train on.")
-    add(
-        "--val_split",
-        default=None,
-        help="Split to validate on; unset: the dataset's 'validation' split if it has one.",
-    )
-    add("--val_fraction", type=float, default=0.0, help="Seeded hold-out fraction when there is no --val_split.")
-    add(
-        "--image_column",
-        default=None,
-        help="Column holding the images or image paths; unset: the datasets.Image column (else the one of image "
-        "bytes or file names).",
-    )
-    add("--caption_column", default=None, help="Column holding captions (controlnet prompts); unset: no captions.")
-    add("--streaming", action="store_true", help="Stream the dataset (needs --max_train_steps).")
-    add("--max_train_samples", type=int, default=None, help="Train on the first N images only (quick runs).")
-    add("--resolution", type=int, default=256, help="Side of the square training crops, in pixels.")
-    add(
-        "--max_resolution",
-        type=int,
-        default=None,
-        help="Multi-scale training: each batch's side is drawn from --resolution..this (multiples of the model's "
-        "size multiple), so the colorizer holds up at every working size in the range. Unset: --resolution only.",
-    )
-    add(
-        "--crop_scale",
-        type=float,
-        nargs=2,
-        default=[0.25, 1.0],
-        metavar=("MIN", "MAX"),
-        help="Random resized crops cover this fraction of the photo's area.",
-    )
-    add("--no_hflip", action="store_true", help="Do not flip training crops horizontally at random.")
-    add(
-        "--composite_cutouts",
-        default=None,
-        metavar="DIR",
-        help="Compositing augmentation: paste 1-2 photographic cut-outs from DIR (built by python -m trainer.cutouts "
-        "build --out DIR) onto training crops, never onto validation photos; the run summary and model card say so. "
-        "Unset: off.",
-    )
-    add(
-        "--composite_probability",
-        type=float,
-        default=0.5,
-        help="With --composite_cutouts: share of training crops that get cut-outs pasted on them.",
-    )
-    add("--drop_grayscale", action="store_true", help="Skip black-and-white photos inside a colour dataset.")
-    add("--allow_grayscale", action="store_true", help="Train even if most photos are black-and-white.")
-    add("--dataloader_num_workers", type=int, default=0, help="DataLoader worker processes (0: the main process).")
-
-
-def _optimisation_arguments(group: argparse._ArgumentGroup) -> None:
-    add = group.add_argument
-    add("--seed", type=int, default=0, help="Seed of weights, data order, augmentation and the validation split.")
-    add("--train_batch_size", type=int, default=4, help="Batch size per device (process).")
-    add("--num_train_epochs", type=int, default=1, help="Epochs to train (ignored when --max_train_steps is set).")
-    add("--max_train_steps", type=int, default=None, help="Optimizer steps to train; overrides --num_train_epochs.")
-    add("--gradient_accumulation_steps", type=int, default=1, help="Batches per optimizer step.")
-    add("--learning_rate", type=float, default=2e-4, help="Generator (or ControlNet) learning rate.")
-    add("--adam_beta1", type=float, default=0.5, help="Adam beta1 (pix2pix uses 0.5).")
-    add("--adam_beta2", type=float, default=0.999, help="Adam beta2.")
-    add("--adam_weight_decay", type=float, default=0.0, help="Adam(W) weight decay.")
-    add(
-        "--lr_scheduler",
-        default="constant",
-        choices=SCHEDULER_NAMES,
-        help="Learning-rate schedule (diffusers.optimization.get_scheduler).",
-    )
-    add("--lr_warmup_steps", type=int, default=0, help="Linear warm-up steps (not used by 'constant').")
-    add("--losses", default="l1", help="Reconstruction losses with weights: 'l1', 'mse', 'l1:1,ssim:0.5', ...")
-    add(
-        "--class_rebalancing",
-        type=float,
-        default=0.5,
-        help="'classes' loss: lambda in Zhang et al.'s weights ((1 - lambda) * prior + lambda / Q)^-1; 1 = no "
-        "rebalancing, 0 = full inverse frequency (the paper uses 0.5).",
-    )
-    add("--perceptual_weights", default=None, help="torchvision VGG16 state dict file for the perceptual loss.")
-    add("--ema_decay", type=float, default=0.0, help="Keep an EMA of G with this decay (e.g. 0.999); 0 disables.")
-    add("--max_grad_norm", type=float, default=0.0, help="Clip gradients to this norm (0 disables).")
-    add("--max_nonfinite_steps", type=int, default=5, help="Stop after this many NaN/inf steps in a row.")
-    add(
-        "--mixed_precision",
-        choices=["no", "fp16", "bf16"],
-        default=None,
-        help="Mixed precision; unset: what `accelerate launch --mixed_precision` or `accelerate config` set (no "
-        "when neither does). fp16 needs a GPU.",
-    )
-    add("--channels_last", action="store_true", help="channels_last memory format for the generator.")
-
-
-def _gan_arguments(group: argparse._ArgumentGroup) -> None:
-    add = group.add_argument
-    add(
-        "--discriminator",
-        choices=["auto", "patchgan", "none"],
-        default="auto",
-        help="auto: a PatchGAN for pix2pix_* models, none for the regression baselines.",
-    )
-    add("--d_layers", type=int, default=3, help="PatchGAN layers (3 = 70x70 receptive field).")
-    add("--d_width", type=int, default=64, help="Channels of the PatchGAN's first layer.")
-    add("--d_norm", choices=["batch", "instance"], default="batch", help="Normalisation layers of the PatchGAN.")
-    add("--d_spectral_norm", action="store_true", help="Spectral norm on D's convolutions (steadier GAN).")
-    add("--d_learning_rate", type=float, default=None, help="Discriminator learning rate; unset: --learning_rate.")
-    add("--lambda_l1", type=float, default=100.0, help="Weight of the reconstruction loss next to the GAN loss.")
-    add("--lambda_gan", type=float, default=1.0, help="Weight of the generator's adversarial loss (0: no GAN).")
-    add("--gan_mode", choices=["vanilla", "lsgan", "hinge"], default="vanilla", help="GAN loss.")
-    add("--real_label", type=float, default=1.0, help="Target for real patches (0.9 = one-sided label smoothing).")
-    add("--d_start_step", type=int, default=0, help="Train G with the reconstruction loss alone until this step.")
-    add("--d_start_epoch", type=int, default=0, help="Same, in epochs (the later of the two wins).")
-
-
-def _diffusion_arguments(group: argparse._ArgumentGroup) -> None:
-    add = group.add_argument
-    add("--base_model", default=None, help="controlnet: base Stable Diffusion folder or Hub id ('tiny' builds one).")
-    add(
-        "--proportion_empty_prompts",
-        type=float,
-        default=0.0,
-        help="controlnet: share of captions replaced by the empty prompt.",
-    )
-    add("--num_validation_samples", type=int, default=2, help="controlnet: samples per validation image.")
-
-
-def _logging_arguments(group: argparse._ArgumentGroup) -> None:
-    add = group.add_argument
-    add("--output_dir", default="outputs/colorizer", help="Where checkpoints, logs and the output model go.")
-    add("--num_validation_images", type=int, default=32, help="Held-out photos scored at each validation.")
-    add("--validation_steps", type=int, default=500, help="Validate every N optimizer steps (0: only at the end).")
-    add(
-        "--early_stopping_metric",
-        default="ciede2000",
-        choices=EARLY_STOPPING_METRICS,
-        help="Validation metric that picks the best checkpoint and drives early stopping.",
-    )
-    add(
-        "--early_stopping_patience",
-        type=int,
-        default=0,
-        help="Validations without improvement before stopping (0: never).",
-    )
-    add("--checkpointing_steps", type=int, default=500, help="Save a resumable checkpoint every N steps (0: never).")
-    add("--checkpoints_total_limit", type=int, default=None, help="Keep only the newest N checkpoints.")
-    add("--resume_from_checkpoint", default=None, help="'latest' or a checkpoint folder.")
-    add("--final_model", choices=["best", "last"], default="best", help="Which generator becomes the output model.")
-    add("--save_dtype", choices=["fp32", "fp16"], default="fp32", help="dtype of the saved output weights.")
-    add(
-        "--report_to",
-        default="tensorboard",
-        choices=REPORT_TO,
-        help="Tracker for losses, metrics and validation grids ('all': every installed one).",
-    )
-    add("--logging_dir", default="logs", help="Tracker logs, inside --output_dir.")
-    add("--logging_steps", type=int, default=10, help="Log mean training losses, images/s and LR every N steps.")
-    add("--title", default=None, help="Title of the model card.")
-
-
-def _hub_arguments(group: argparse._ArgumentGroup) -> None:
-    add = group.add_argument
-    add(
-        "--push_to_hub",
-        action="store_true",
-        help="Upload the output model and its logs; the repo and your login are checked before training.",
-    )
-    add("--hub_model_id", default=None, help="Model repo USER/NAME to create or update (with --push_to_hub).")
-    add("--hub_private", action="store_true", help="Create the repo as private.")
-    add("--hub_token", default=None, help="Hub token; unset: HF_TOKEN or the saved login.")
-
-
-GROUPS = (
-    ("model", _model_arguments),
-    ("data", _data_arguments),
-    ("optimisation", _optimisation_arguments),
-    ("GAN (pix2pix models)", _gan_arguments),
-    ("diffusion (--model controlnet)", _diffusion_arguments),
-    ("validation, logging and checkpoints", _logging_arguments),
-    ("Hugging Face Hub", _hub_arguments),
+DESCRIPTION = (
+    "Train a ColorLab colorizer: pix2pix cGAN, a regression baseline or the ControlNet diffusion colorizer. The "
+    "shared flags apply to every model; the GAN flags to pix2pix models and the baselines (when a discriminator "
+    "trains), the diffusion flags to --model controlnet; a flag of another family is refused."
 )
 
 
-def _config_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config", default=None, help="YAML preset: a path or a name in trainer/configs (e.g. tiny, pix2pix_256)."
-    )
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """argparse's "(default: X)" on every flag, with unset / off / lists / JSON written as a user would type them."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default is argparse.SUPPRESS or not action.option_strings or action.dest == "help":
+            return text
+        default = action.default
+        if default is None:
+            shown = "unset"
+        elif isinstance(default, bool):
+            shown = "on" if default else "off"
+        elif isinstance(default, list | tuple):
+            shown = " ".join(str(value) for value in default)
+        elif isinstance(default, dict):
+            shown = json.dumps(default)
+        else:
+            shown = str(default)
+        return f"{text} (default: {shown.replace('%', '%%')})"
 
 
-def _build_parser() -> argparse.ArgumentParser:
+def _field_type(cls: type, field: dataclasses.Field) -> Any:
+    return typing.get_type_hints(cls)[field.name]
+
+
+def _base_type(annotation: Any) -> Any:
+    """`int | None` -> int; `list[float]` -> list; anything else unchanged."""
+    if isinstance(annotation, types.UnionType):
+        (annotation,) = [part for part in typing.get_args(annotation) if part is not type(None)]
+    return typing.get_origin(annotation) or annotation
+
+
+def _add_flag(group: argparse._ArgumentGroup, cls: type, field: dataclasses.Field, *, suppress: bool) -> None:
+    meta = field.metadata
+    default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+    kwargs: dict[str, Any] = {"help": meta["help"], "default": argparse.SUPPRESS if suppress else default}
+    annotation = _field_type(cls, field)
+    base = _base_type(annotation)
+    if base is bool:
+        kwargs["action"] = "store_true"
+    else:
+        if meta["parse"] is not None:
+            kwargs["type"] = meta["parse"]
+        elif base is list:
+            kwargs["type"] = typing.get_args(annotation)[0]
+        elif base in (int, float):
+            kwargs["type"] = base
+        for key in ("choices", "nargs", "metavar"):
+            if meta[key] is not None:
+                kwargs[key] = list(meta[key]) if key == "choices" else meta[key]
+    group.add_argument(f"--{field.name}", **kwargs)
+
+
+def _build_parser(*, suppress_defaults: bool = False) -> argparse.ArgumentParser:
+    """Every family's flags, generated from trainer.config: the shared groups, then each family's own groups.
+
+    `suppress_defaults` leaves unset flags out of the result (which flags were typed on the command line).
+    """
     # Flags are spelled with underscores (as in diffusers); FlagParser accepts `--two-words` for each as well.
-    parser = FlagParser(
-        description="Train a ColorLab colorizer: pix2pix cGAN, a seed baseline or the ControlNet diffusion colorizer.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    _config_argument(parser)
-    for title, add_arguments in GROUPS:
-        add_arguments(parser.add_argument_group(title))
+    parser = FlagParser(description=DESCRIPTION, formatter_class=HelpFormatter)
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for cls in (TrainingConfig, *FAMILIES):
+        for field in cls.own_fields():
+            title = field.metadata["group"]
+            if title == TOP_LEVEL:
+                group = parser
+            else:
+                if title not in groups:
+                    groups[title] = parser.add_argument_group(title)
+                group = groups[title]
+            _add_flag(group, cls, field, suppress=suppress_defaults)
     return parser
 
 
@@ -281,24 +137,34 @@ def _resolve_config(name: str) -> Path:
     raise SystemExit(f"error: --config {name} is neither a file nor a preset; presets: {known}")
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> AnyTrainingConfig:
+    """Presets and flags -> the typed config of `--model`'s family; a problem exits (status 2) with one sentence."""
     parser = _build_parser()
     # --config first, with a parser that knows nothing else: `--config tiny --help` then shows the preset's values.
     config_parser = argparse.ArgumentParser(add_help=False)
-    _config_argument(config_parser)
+    config_parser.add_argument("--config", default=None)
     config_name = config_parser.parse_known_args(argv)[0].config
     preset: dict[str, Any] = {}
     if config_name:
         preset = yaml.safe_load(_resolve_config(config_name).read_text()) or {}
+        if not isinstance(preset, dict):
+            parser.error(f"{config_name} is not a YAML mapping of option: value lines")
         known = {action.dest for action in parser._actions}
         unknown = sorted(set(preset) - known)
         if unknown:
             parser.error(f"{config_name} sets unknown options {unknown}")
         parser.set_defaults(**preset)
-    args = parser.parse_args(argv)
-    _check_choices(parser, args, preset, config_name)
-    _validate(parser, args)
-    return args
+    namespace = parser.parse_args(argv)
+    _check_choices(parser, namespace, preset, config_name)
+    family = family_of(namespace.model)
+    _check_preset_types(parser, family, namespace, preset, config_name)
+    typed = set(vars(_build_parser(suppress_defaults=True).parse_known_args(argv)[0]))
+    _check_family(parser, family, namespace, preset, config_name, typed)
+    config = family(**{field.name: getattr(namespace, field.name) for field in dataclasses.fields(family)})
+    if isinstance(config, GANTrainingConfig):
+        _check_discriminator_flags(parser, config, typed)
+    _validate(parser, config)
+    return config
 
 
 def _suggestion(value: object, choices: list[str]) -> str:
@@ -323,8 +189,112 @@ def _check_choices(
         parser.error(f"{config_name} sets {action.dest}: {value}, which is not one of {', '.join(choices)}{hint}")
 
 
-def _check_model(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    if args.model == "controlnet":
+def _matches(value: Any, annotation: Any) -> bool:
+    """Whether a preset's YAML value fits a field's type (an int fits a float; a bool fits only a bool)."""
+    if isinstance(annotation, types.UnionType):
+        return any(_matches(value, part) for part in typing.get_args(annotation))
+    if annotation is type(None):
+        return value is None
+    base = typing.get_origin(annotation) or annotation
+    if base is bool:
+        return isinstance(value, bool)
+    if base is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if base is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if base is list:
+        (item,) = typing.get_args(annotation)
+        return isinstance(value, list) and all(_matches(part, item) for part in value)
+    if base is dict:
+        return isinstance(value, dict)
+    return isinstance(value, base)
+
+
+_TYPE_NAMES = {bool: "true or false", int: "a whole number", float: "a number", str: "a string", dict: "a mapping"}
+
+
+def _check_preset_types(
+    parser: argparse.ArgumentParser,
+    family: type[TrainingConfig],
+    args: argparse.Namespace,
+    preset: dict[str, Any],
+    config_name: str | None,
+) -> None:
+    """Refuse a preset value of the wrong type: argparse converts a preset's text (`learning_rate: 1e-4`, which YAML
+    reads as text) with the flag's type, but passes numbers, lists and booleans through unchecked."""
+    hints = typing.get_type_hints(family)
+    for field in dataclasses.fields(family):
+        value = getattr(args, field.name)
+        if field.name not in preset or _matches(value, hints[field.name]):
+            continue
+        base = _base_type(hints[field.name])
+        wanted = _TYPE_NAMES.get(base, "a list of numbers" if base is list else str(base))
+        if field.metadata["nargs"]:
+            wanted = f"a list of {field.metadata['nargs']} numbers"
+        parser.error(f"{config_name} sets {field.name}: {value!r}, which is not {wanted}")
+
+
+def _names(names: list[str], prefix: str) -> tuple[str, str]:
+    """("--a, --b", "apply") / ("--a", "applies") for the refusal sentences."""
+    return ", ".join(prefix + name for name in names), "applies" if len(names) == 1 else "apply"
+
+
+def _check_family(
+    parser: argparse.ArgumentParser,
+    family: type[TrainingConfig],
+    args: argparse.Namespace,
+    preset: dict[str, Any],
+    config_name: str | None,
+    typed: set[str],
+) -> None:
+    """Refuse flags and preset keys of another family than --model's: they would silently do nothing."""
+    for other in FAMILIES:
+        if other is family:
+            continue
+        foreign = [field.name for field in other.own_fields()]
+        flags = [name for name in foreign if name in typed]
+        if flags:
+            listed, verb = _names(flags, "--")
+            pronoun = "it" if len(flags) == 1 else "them"
+            if other is ControlNetTrainingConfig:
+                fix = f"remove {pronoun} or pass --model controlnet"
+            else:
+                fix = f"remove {pronoun}, or pick a registry --model (--model controlnet trains a diffusion colorizer)"
+            parser.error(f"{listed} {verb} only to {other.FAMILY}; {fix}")
+        keys = [name for name in foreign if name in preset]
+        if keys:
+            listed, verb = _names(keys, "")
+            use = (
+                f"a {CONTROLNET} preset such as controlnet_tiny"
+                if family is ControlNetTrainingConfig
+                else ("a preset of that family such as tiny")
+            )
+            parser.error(
+                f"{config_name} sets {listed}, which {verb} only to {other.FAMILY}, not to --model {args.model}; "
+                f"use {use}, or remove them from the preset"
+            )
+
+
+def _check_discriminator_flags(parser: argparse.ArgumentParser, config: GANTrainingConfig, typed: set[str]) -> None:
+    """Refuse GAN flags typed for a run that trains no discriminator (a preset's are a recipe reused, and pass)."""
+    if config.trains_discriminator:
+        return
+    exempt = set(config.SWITCHES) if config.lambda_gan <= 0 else {"discriminator"}
+    flags = [
+        field.name for field in GANTrainingConfig.own_fields() if field.name in typed and field.name not in exempt
+    ]
+    if flags:
+        listed, verb = _names(flags, "--")
+        reason, fix = config.no_discriminator_reason()
+        pronoun = "it" if len(flags) == 1 else "them"
+        parser.error(
+            f"{listed} {verb} only to GAN training, and this run trains no discriminator ({reason}); remove {pronoun} "
+            f"or {fix}"
+        )
+
+
+def _check_model(parser: argparse.ArgumentParser, args: TrainingConfig) -> None:
+    if args.model == CONTROLNET:
         return
     from models.registry import list_models  # torch: only once the arguments are otherwise fine
 
@@ -336,7 +306,7 @@ def _check_model(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
         )
 
 
-def _check_tracker(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+def _check_tracker(parser: argparse.ArgumentParser, args: TrainingConfig) -> None:
     package = TRACKER_PACKAGES.get(args.report_to)
     if package and importlib.util.find_spec(package) is None:
         parser.error(
@@ -345,7 +315,7 @@ def _check_tracker(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
         )
 
 
-def _validate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+def _validate(parser: argparse.ArgumentParser, args: AnyTrainingConfig) -> None:
     if not args.dataset:
         parser.error("--dataset is required (a Hub dataset id, an image folder, or a save_to_disk folder)")
     if args.resolution < 16:
@@ -369,7 +339,7 @@ def _validate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None
             read_cutout_set(args.composite_cutouts)
         except CutoutSetError as error:
             parser.error(str(error).rstrip("."))
-    if not 0 <= args.proportion_empty_prompts <= 1:
+    if isinstance(args, ControlNetTrainingConfig) and not 0 <= args.proportion_empty_prompts <= 1:
         parser.error("--proportion_empty_prompts must be between 0 and 1")
     _check_tracker(parser, args)
     if args.push_to_hub:
@@ -388,7 +358,7 @@ def _validate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None
         )
     if args.perceptual_weights and not Path(args.perceptual_weights).is_file():
         parser.error(f"--perceptual_weights {args.perceptual_weights} does not exist")
-    if args.model != "controlnet":
+    if args.model != CONTROLNET:
         from trainer.losses import parse_loss_spec  # torch: only once the cheap checks passed
 
         try:
@@ -396,13 +366,3 @@ def _validate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None
         except ValueError as error:
             parser.error(str(error).rstrip("."))
     _check_model(parser, args)
-
-
-def loggable(args: argparse.Namespace) -> dict[str, Any]:
-    """Args as tracker-friendly scalars (no token)."""
-    config = {}
-    for key, value in vars(args).items():
-        if key == "hub_token":
-            continue
-        config[key] = value if isinstance(value, int | float | str | bool) else json.dumps(value)
-    return config

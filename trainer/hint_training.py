@@ -9,20 +9,19 @@ and how well it follows points.
 
 from __future__ import annotations
 
-import argparse
-
 import torch
 
 from models.base import ColorizationNet
 from models.hint_map import with_hint_input
 from models.hint_propagation import HintPropagation
 from models.metric_table import HINTED_PREFIX, METRICS, VALIDATION_HINTS
+from trainer.config import TrainingConfig
 from trainer.hint_sampling import sample_hint_map
 
 
-def make_hint_model(model: ColorizationNet, args: argparse.Namespace) -> ColorizationNet:
+def make_hint_model(model: ColorizationNet, args: TrainingConfig) -> ColorizationNet:
     """With --hints, the generator as a hint model (an automatic one widened with zero-initialised hint inputs)."""
-    if not getattr(args, "hints", False):
+    if not args.hints:
         return model
     hinted = with_hint_input(model)
     hinted.card_data.setdefault("variant", model.card_data.get("variant", args.model))

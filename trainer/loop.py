@@ -6,7 +6,6 @@ weight digest live here once, so both loops keep the same exact-resume and failu
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import math
 import shlex
@@ -22,6 +21,7 @@ from tqdm.auto import tqdm
 
 from trainer.checkpoints import TrainingState, resolve_resume_path
 from trainer.compositing import Compositor
+from trainer.config import TrainingConfig
 from trainer.cutout_set import CutoutSetError, describe, is_cutout_set
 from trainer.data import (
     ColorizationDataset,
@@ -40,7 +40,7 @@ class TrainingError(RuntimeError):
     """Training cannot go on; the message says why and what to change."""
 
 
-def native_working_size(args: argparse.Namespace, size_multiple: int) -> int:
+def native_working_size(args: TrainingConfig, size_multiple: int) -> int:
     """The working size a colorizer trained with `args` serves best: its resolution, or the middle of its range.
 
     Validation runs at this size, and the saved config records it so app, CLI and evaluation use it by default.
@@ -51,14 +51,14 @@ def native_working_size(args: argparse.Namespace, size_multiple: int) -> int:
     return max(size_multiple, round(middle / size_multiple) * size_multiple)
 
 
-def build_datasets(args: argparse.Namespace, size_multiple: int = 1) -> tuple[TrainDataset, Validator | None]:
+def build_datasets(args: TrainingConfig, size_multiple: int = 1) -> tuple[TrainDataset, Validator | None]:
     if args.dataset and is_cutout_set(args.dataset):
         raise DataError(
             f"--dataset {args.dataset} is a cut-out set: cut-outs are never training or validation photos; pass the "
             f"photo corpus as --dataset and the cut-outs as --composite_cutouts {args.dataset}."
         )
     compositor = None
-    if getattr(args, "composite_cutouts", None):
+    if args.composite_cutouts:
         try:
             compositor = Compositor.from_folder(args.composite_cutouts, probability=args.composite_probability)
         except CutoutSetError as error:
@@ -128,7 +128,7 @@ def build_datasets(args: argparse.Namespace, size_multiple: int = 1) -> tuple[Tr
     return train, validator
 
 
-def make_train_loader(args: argparse.Namespace, train_dataset: TrainDataset) -> torch.utils.data.DataLoader:
+def make_train_loader(args: TrainingConfig, train_dataset: TrainDataset) -> torch.utils.data.DataLoader:
     """The training DataLoader (unprepared); order and augmentation come from the dataset's (seed, epoch, index)."""
     streaming = isinstance(train_dataset, StreamingColorizationDataset)
     if streaming and args.dataloader_num_workers:
@@ -154,7 +154,7 @@ def make_train_loader(args: argparse.Namespace, train_dataset: TrainDataset) -> 
 
 
 def training_length(
-    args: argparse.Namespace, loader: torch.utils.data.DataLoader, accelerator: Accelerator
+    args: TrainingConfig, loader: torch.utils.data.DataLoader, accelerator: Accelerator
 ) -> tuple[int, int]:
     """(optimizer steps per epoch, total optimizer steps), per process after sharding; call before `prepare`."""
     if isinstance(loader.dataset, StreamingColorizationDataset):  # length unknown: --max_train_steps is required
@@ -171,7 +171,7 @@ def training_length(
     return steps_per_epoch, args.max_train_steps or args.num_train_epochs * steps_per_epoch
 
 
-def resume_if_asked(accelerator: Accelerator, args: argparse.Namespace, state: TrainingState) -> None:
+def resume_if_asked(accelerator: Accelerator, args: TrainingConfig, state: TrainingState) -> None:
     """Load `--resume_from_checkpoint` (models, optimizers, RNG states and `state`) if one is given and exists."""
     if not args.resume_from_checkpoint:
         return
@@ -204,7 +204,7 @@ def all_finite(accelerator: Accelerator, *losses: torch.Tensor) -> bool:
 
 
 def track_nonfinite(
-    accelerator: Accelerator, args: argparse.Namespace, state: TrainingState, progress: Any, *, skipped: bool
+    accelerator: Accelerator, args: TrainingConfig, state: TrainingState, progress: Any, *, skipped: bool
 ) -> None:
     """Count updates skipped for NaN/inf losses; stop with a sentence after `--max_nonfinite_steps` in a row."""
     if skipped:
@@ -292,7 +292,7 @@ def release(accelerator: Accelerator) -> None:
 
 def conclude(
     accelerator: Accelerator,
-    args: argparse.Namespace,
+    args: TrainingConfig,
     state: TrainingState,
     model: torch.nn.Module,
     validator: Validator | None,
@@ -319,7 +319,7 @@ def conclude(
     n_grayscale = len(grayscale) + (validator.skipped_grayscale if validator is not None else 0)
     skipped_note = f"skipped {n_corrupt} unreadable image(s) and {n_grayscale} grayscale image(s)"
     card_data = getattr(model, "card_data", None)
-    if getattr(args, "composite_cutouts", None) and isinstance(card_data, dict):
+    if args.composite_cutouts and isinstance(card_data, dict):
         # the model card's Training facts: composites were used, and from which cut-out set
         card_data["augmentation"] = describe(args.composite_cutouts, args.composite_probability)
     tqdm.write(f"Training finished at step {state.global_step}; {skipped_note}.")
@@ -338,7 +338,7 @@ def launch_command(argv: list[str] | None = None) -> str:
     return "accelerate launch trainer/train.py " + " ".join(shlex.quote(a) for a in kept)
 
 
-def prepare_push(accelerator: Accelerator, args: argparse.Namespace) -> None:
+def prepare_push(accelerator: Accelerator, args: TrainingConfig) -> None:
     """With `--push_to_hub`, before anything is built: check the login and create the repo (main rank), so a bad
     token or repo name fails in seconds with a sentence instead of after training; every rank stops together."""
     if not args.push_to_hub:
@@ -357,7 +357,7 @@ def prepare_push(accelerator: Accelerator, args: argparse.Namespace) -> None:
         raise TrainingError(problem)
 
 
-def push_if_asked(args: argparse.Namespace) -> None:
+def push_if_asked(args: TrainingConfig) -> None:
     """Upload the output folder (with its logs) with `--push_to_hub`; a failed upload is a TrainingError (the folder
     is kept)."""
     if not args.push_to_hub:

@@ -13,7 +13,6 @@ and a dataset with a `validation/` split but no --val_split ran no validation at
 
 from __future__ import annotations
 
-import argparse
 import errno
 import itertools
 import os
@@ -21,6 +20,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from trainer.config import TrainingConfig
 from trainer.data import DataError, _open_record, is_grayscale
 from trainer.data_sources import split_names
 
@@ -49,12 +49,12 @@ def dataset_splits(dataset: str, config: str | None = None) -> list[str] | None:
         return None
 
 
-def use_validation_split(args: argparse.Namespace) -> str:
+def use_validation_split(args: TrainingConfig) -> str:
     """Set `args.val_split` to the dataset's own validation split when neither --val_split nor --val_fraction chose
     one; returns the log line saying so ('' when nothing changed). `--val_split ""` opts out."""
     if args.val_split is not None or (args.val_fraction or 0) > 0:
         return ""
-    splits = dataset_splits(args.dataset, getattr(args, "dataset_config", None)) or []
+    splits = dataset_splits(args.dataset, args.dataset_config) or []
     if VALIDATION_SPLIT not in splits or args.split == VALIDATION_SPLIT:
         return ""
     args.val_split = VALIDATION_SPLIT
@@ -143,9 +143,9 @@ def _sample_records(data: Any, column: str, count: int) -> list[Any]:
     return [row[column] for row in itertools.islice(iter(data), count)]
 
 
-def check_colour_photos(train_dataset: Any, args: argparse.Namespace) -> None:
+def check_colour_photos(train_dataset: Any, args: TrainingConfig) -> None:
     """Refuse a training set whose photos are mostly black-and-white, unless --allow_grayscale."""
-    if getattr(args, "allow_grayscale", False):
+    if args.allow_grayscale:
         return
     gray = readable = 0
     for record in _sample_records(train_dataset.data, train_dataset.image_column, GRAYSCALE_SAMPLE):

@@ -11,7 +11,6 @@ comes first, and validation grids reach the trackers as images (diffusers' `log_
 
 from __future__ import annotations
 
-import argparse
 import math
 from pathlib import Path
 
@@ -20,14 +19,14 @@ from accelerate import Accelerator
 from accelerate.utils import ProjectConfiguration
 from PIL import Image
 
-from trainer.args import loggable
+from trainer.config import TrainingConfig, loggable
 from trainer.cutout_set import describe
 from trainer.loop import TrainingError
 
 GRID_TAG = "validation/samples"
 
 
-def create_accelerator(args: argparse.Namespace) -> Accelerator:
+def create_accelerator(args: TrainingConfig) -> Accelerator:
     """The run's Accelerator; `--mixed_precision` None takes `accelerate launch --mixed_precision` / `accelerate
     config` (the ACCELERATE_MIXED_PRECISION variable the launcher sets), "no" when run without the launcher."""
     output_dir = Path(args.output_dir)
@@ -49,7 +48,7 @@ def create_accelerator(args: argparse.Namespace) -> Accelerator:
     return accelerator
 
 
-def start_trackers(accelerator: Accelerator, args: argparse.Namespace) -> None:
+def start_trackers(accelerator: Accelerator, args: TrainingConfig) -> None:
     """Create the output folder and start the trackers with the arguments (the precision as resolved)."""
     if accelerator.is_main_process:
         Path(args.output_dir).mkdir(parents=True, exist_ok=True)
@@ -58,7 +57,7 @@ def start_trackers(accelerator: Accelerator, args: argparse.Namespace) -> None:
 
 
 def run_summary(
-    accelerator: Accelerator, args: argparse.Namespace, *, examples: int | None, steps_per_epoch: int, max_steps: int
+    accelerator: Accelerator, args: TrainingConfig, *, examples: int | None, steps_per_epoch: int, max_steps: int
 ) -> list[str]:
     """diffusers' "***** Running training *****" block; `examples` None for a stream (its length is unknown)."""
     total_batch = args.train_batch_size * accelerator.num_processes * args.gradient_accumulation_steps
@@ -73,13 +72,13 @@ def run_summary(
         f"  Total optimization steps = {max_steps}",
         f"  Mixed precision = {accelerator.mixed_precision}",
     ]
-    if getattr(args, "composite_cutouts", None):  # a labelled augmentation: say it wherever the run is described
+    if args.composite_cutouts:  # a labelled augmentation: say it wherever the run is described
         lines.append(f"  Augmentation = {describe(args.composite_cutouts, args.composite_probability)}")
     return lines
 
 
 def print_run_summary(
-    accelerator: Accelerator, args: argparse.Namespace, *, examples: int | None, steps_per_epoch: int, max_steps: int
+    accelerator: Accelerator, args: TrainingConfig, *, examples: int | None, steps_per_epoch: int, max_steps: int
 ) -> None:
     """Print `run_summary` once (on the main process)."""
     lines = run_summary(accelerator, args, examples=examples, steps_per_epoch=steps_per_epoch, max_steps=max_steps)

@@ -16,7 +16,6 @@ reconstruction losses only. Checkpoints hold everything needed to continue exact
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
 from pathlib import Path
@@ -40,6 +39,7 @@ from models.registry import create_model
 from models.widget_example import write_widget_example
 from trainer.args import parse_args
 from trainer.checkpoints import TrainingState, save_checkpoint
+from trainer.config import AnyTrainingConfig, ControlNetTrainingConfig, GANTrainingConfig
 from trainer.data import DataError, prior_batches
 from trainer.hint_training import (
     HINTED_PREFIX,
@@ -79,7 +79,7 @@ from trainer.tracking import create_accelerator, log_validation_grid, print_run_
 from trainer.validation import Validator, plot_history, validation_metrics
 
 
-def build_generator(args: argparse.Namespace) -> ColorizationNet:
+def build_generator(args: GANTrainingConfig) -> ColorizationNet:
     if args.init_from:
         model = load_model(args.init_from)
         # The starting weights' card facts (title, notes, sweep, metrics) describe another model: keep only which
@@ -89,13 +89,7 @@ def build_generator(args: argparse.Namespace) -> ColorizationNet:
     return make_hint_model(create_model(args.model, **args.model_overrides), args)
 
 
-def wants_discriminator(args: argparse.Namespace) -> bool:
-    if args.discriminator == "auto":
-        return args.model.startswith("pix2pix") and args.lambda_gan > 0
-    return args.discriminator == "patchgan"
-
-
-def main(args: argparse.Namespace) -> Path:
+def main(args: AnyTrainingConfig) -> Path:
     output_dir = Path(args.output_dir)
     accelerator = create_accelerator(args)  # mixed precision: the flag, else accelerate launch / accelerate config
     set_seed(args.seed)
@@ -104,14 +98,14 @@ def main(args: argparse.Namespace) -> Path:
     validation_note = use_validation_split(args)
     if validation_note and accelerator.is_main_process:
         tqdm.write(validation_note)
-    if args.model == "controlnet":
+    if isinstance(args, ControlNetTrainingConfig):
         from trainer.train_controlnet import train_controlnet  # diffusers is heavy: only for this family
 
         return train_controlnet(args, accelerator)
 
     generator = build_generator(args)
     discriminator = None
-    if wants_discriminator(args):
+    if args.trains_discriminator:
         discriminator = PatchDiscriminator(
             base_width=args.d_width, n_layers=args.d_layers, norm=args.d_norm, use_spectral_norm=args.d_spectral_norm
         )
@@ -131,7 +125,7 @@ def main(args: argparse.Namespace) -> Path:
         native_working_size=native_working_size(args, multiple),
         trained_resolution=[args.resolution, args.max_resolution or args.resolution],
     )
-    if wants_discriminator(args):
+    if args.trains_discriminator:
         generator.colorlab["kind"] += " + GAN"
     if generator.takes_hints:
         generator.colorlab["kind"] += " + colour hints"
@@ -354,7 +348,7 @@ def main(args: argparse.Namespace) -> Path:
 
 
 def finish(
-    args: argparse.Namespace,
+    args: GANTrainingConfig,
     accelerator: Accelerator,
     state: TrainingState,
     last_model: ColorizationNet,
@@ -385,7 +379,7 @@ def finish(
         losses=args.losses
         + (
             f" + {args.lambda_gan} x {args.gan_mode} GAN (x{args.lambda_l1} on reconstruction)"
-            if wants_discriminator(args)
+            if args.trains_discriminator
             else ""
         ),
         command=launch_command(),

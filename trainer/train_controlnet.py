@@ -17,7 +17,6 @@ weights, saved as a diffusers folder plus colorlab_diffusion.json and a model ca
 
 from __future__ import annotations
 
-import argparse
 import shutil
 from pathlib import Path
 
@@ -35,6 +34,7 @@ from models.diffusion_components import CONTROLNET_SUBFOLDER, DiffusionComponent
 from models.metric_table import METRICS
 from models.widget_example import write_widget_example
 from trainer.checkpoints import TrainingState, save_checkpoint
+from trainer.config import ControlNetTrainingConfig
 from trainer.diffusion_step import controlnet_training_step, make_training_batch, prepare_for_training
 from trainer.loop import (
     StepLog,
@@ -59,7 +59,7 @@ from trainer.validation import Validator, plot_history, validation_metrics
 WEIGHT_DTYPES = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
-def check_controlnet_args(args: argparse.Namespace) -> None:
+def check_controlnet_args(args: ControlNetTrainingConfig) -> None:
     """Refuse, in one sentence, what this loop cannot do (before anything is loaded)."""
     if not args.base_model:
         raise ValueError(
@@ -81,7 +81,7 @@ def check_controlnet_args(args: argparse.Namespace) -> None:
         raise ValueError(f"{', '.join(unsupported)}: not supported with --model controlnet; drop it.")
 
 
-def build_components(args: argparse.Namespace, weight_dtype: torch.dtype) -> DiffusionComponents:
+def build_components(args: ControlNetTrainingConfig, weight_dtype: torch.dtype) -> DiffusionComponents:
     """The base in `weight_dtype` plus a ControlNet: a new one from the UNet, or the one `--init_from` names."""
     controlnet_source = None
     if args.init_from:
@@ -92,12 +92,12 @@ def build_components(args: argparse.Namespace, weight_dtype: torch.dtype) -> Dif
     )
 
 
-def sampling_settings(args: argparse.Namespace) -> DiffusionSettings:
+def sampling_settings(args: ControlNetTrainingConfig) -> DiffusionSettings:
     """What validation samples with and the saved colorizer defaults to: the training resolution and seed."""
     return DiffusionSettings(base_model=args.base_model, resolution=args.resolution, seed=args.seed)
 
 
-def train_controlnet(args: argparse.Namespace, accelerator: Accelerator) -> Path:
+def train_controlnet(args: ControlNetTrainingConfig, accelerator: Accelerator) -> Path:
     """Train the ControlNet on a frozen base; returns the output folder (a diffusion colorizer)."""
     check_controlnet_args(args)
     output_dir = Path(args.output_dir)
@@ -212,7 +212,7 @@ def _format(metrics: dict[str, float]) -> str:
     return ", ".join(f"{k} {METRICS[k].format(v)}" for k, v in metrics.items())
 
 
-def _saved_components(args: argparse.Namespace, components: DiffusionComponents) -> DiffusionComponents:
+def _saved_components(args: ControlNetTrainingConfig, components: DiffusionComponents) -> DiffusionComponents:
     """What to save: the trained ControlNet on the base in full precision (or all float16 with --save_dtype fp16).
 
     A base frozen in half precision for training is re-read (or rebuilt, for the tiny base) in float32 rather
@@ -229,7 +229,7 @@ def _saved_components(args: argparse.Namespace, components: DiffusionComponents)
 
 
 def finish_controlnet(
-    args: argparse.Namespace,
+    args: ControlNetTrainingConfig,
     accelerator: Accelerator,
     state: TrainingState,
     components: DiffusionComponents,
