@@ -1,4 +1,6 @@
 """python benchmarks/bench_inference.py [--models NAME ...] [--runs 5] [--skip_models] [--skip_e2e]
+                                       [--e2e_model MODEL] [--e2e_precision fp32|bf16|int8|auto]
+                                       [--e2e_working_size 256|auto]
 
 Inference speed on this machine, printed as markdown tables for the README:
 
@@ -10,6 +12,8 @@ Inference speed on this machine, printed as markdown tables for the README:
    with a per-stage breakdown, for a black-and-white (L) and a colour (RGB) JPEG. The Lab -> sRGB stage is also
    timed with its previous implementation (tests/srgb8_reference.py, one core's worth of intra-op threads and a
    per-band gamut fit) as "before"; benchmarks/bench_srgb8.py compares the two in more detail.
+   `--e2e_precision` runs the network on a precision path (models.precision), `--e2e_working_size auto` at the
+   model's native size (what the CLI and the app use by default).
 
 Registry models have random weights: forward speed does not depend on them, but the gamut-fit stage
 does (it grows with the share of out-of-gamut predictions, printed), so `--e2e_model weights/NAME`
@@ -46,7 +50,10 @@ from srgb8_reference import reference_lab_to_srgb8  # noqa: E402
 from models.color import AB_SCALE, lab_to_srgb8, normalize_l  # noqa: E402
 from models.flags import FlagParser  # noqa: E402
 from models.imageio import open_image  # noqa: E402
+from models.options import parse_working_size  # noqa: E402
 from models.pipeline import Colorizer, NetworkColorizer, prepare_image  # noqa: E402
+from models.precision import apply_precision  # noqa: E402
+from models.precision_options import PRECISION_CHOICES  # noqa: E402
 from models.registry import create_model, is_model, list_models  # noqa: E402
 from models.upsample import guided_upsample  # noqa: E402
 
@@ -166,20 +173,25 @@ def out_of_gamut_fraction(lab: torch.Tensor) -> float:
     return float((exact != lab_to_srgb8(lab)).any(dim=-1).float().mean())
 
 
-def bench_end_to_end(source: str, runs: int) -> list[tuple[str, str, float, float]]:
-    """Rows of (input, stage, median wall s, median CPU s); stage 'total' is the real one-call path."""
+def bench_end_to_end(
+    source: str, runs: int, *, precision: str = "fp32", working_size: int | None = WORKING_SIZE
+) -> list[tuple[str, str, float, float]]:
+    """Rows of (input, stage, median wall s, median CPU s); stage 'total' is the real one-call path.
+
+    `precision` is a models.precision path (fp32, bf16, int8, or auto: the recorded choice); `working_size` None is
+    the model's native size, as the CLI and app use by default."""
     colorizer = load_e2e_colorizer(source)
+    print(f"  precision: {apply_precision(colorizer, precision)}", flush=True)
+    size = colorizer.working_side(working_size)
     rows = []
     with tempfile.TemporaryDirectory(prefix="colorlab-bench-") as tmp:
         for label, path in make_12mp_jpegs(Path(tmp)).items():
             # the real path, as the CLI and app run it
-            total = timed(
-                lambda path=path: encode_jpeg(colorizer.colorize(path, working_size=WORKING_SIZE)), runs=runs
-            )
+            total = timed(lambda path=path: encode_jpeg(colorizer.colorize(path, working_size=size)), runs=runs)
             # the same work, stage by stage
             decoded = open_image(path)
             prepared = prepare_image(decoded)
-            small = colorizer.working_lightness(prepared, WORKING_SIZE)
+            small = colorizer.working_lightness(prepared, size)
             ab_norm = colorizer.predict_ab(normalize_l(small))
             ab_full = guided_upsample(small / 100.0, ab_norm * AB_SCALE, prepared.lightness / 100.0)
             lab = torch.cat([prepared.lightness, ab_full], dim=1)[0]
@@ -192,8 +204,8 @@ def bench_end_to_end(source: str, runs: int) -> list[tuple[str, str, float, floa
             stages: list[tuple[str, Callable[[], object]]] = [
                 ("decode JPEG", lambda path=path: open_image(path)),
                 ("full-res L (lookup tables)", lambda decoded=decoded: prepare_image(decoded)),
-                ("downsample L to 256", lambda p=prepared: colorizer.working_lightness(p, WORKING_SIZE)),
-                ("network at 256", lambda s=small: colorizer.predict_ab(normalize_l(s))),
+                (f"downsample L to {size}", lambda p=prepared: colorizer.working_lightness(p, size)),
+                (f"network at {size}", lambda s=small: colorizer.predict_ab(normalize_l(s))),
                 (
                     "guided upsample of ab",
                     lambda s=small, a=ab_norm, p=prepared: guided_upsample(
@@ -242,6 +254,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=5, help="timed runs per figure (the median is reported)")
     parser.add_argument("--skip_models", action="store_true", help="only the 12-MP end-to-end run")
     parser.add_argument("--skip_e2e", action="store_true", help="only the network forward timings")
+    parser.add_argument(
+        "--e2e_precision",
+        default="fp32",
+        choices=PRECISION_CHOICES,
+        help="the 12-MP run's network path (models.precision; auto = the recorded choice) (default: fp32)",
+    )
+    parser.add_argument(
+        "--e2e_working_size",
+        default=str(WORKING_SIZE),
+        help=f"the 12-MP run's working size in px, or auto for the model's native size (default: {WORKING_SIZE})",
+    )
     args = parser.parse_args(argv)
 
     policy = os.environ.get("OMP_WAIT_POLICY", "unset (spinning)")
@@ -252,11 +275,12 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\nNetwork forward at {WORKING_SIZE} px (median of {args.runs}):")
         forward_rows = bench_forward(args.models, args.runs)
     if not args.skip_e2e:
+        size = parse_working_size(args.e2e_working_size, what="--e2e_working_size")
         print(
-            f"\nEnd to end, {E2E_SIZE[0]}x{E2E_SIZE[1]} JPEG, {args.e2e_model} at {WORKING_SIZE} "
-            f"(median of {args.runs}):"
+            f"\nEnd to end, {E2E_SIZE[0]}x{E2E_SIZE[1]} JPEG, {args.e2e_model} at {size or 'its native size'}, "
+            f"{args.e2e_precision} (median of {args.runs}):"
         )
-        e2e_rows = bench_end_to_end(args.e2e_model, args.runs)
+        e2e_rows = bench_end_to_end(args.e2e_model, args.runs, precision=args.e2e_precision, working_size=size)
     print(f"end: {load_average()}\n")
     if forward_rows:
         print(f"### Network forward, {WORKING_SIZE} px, CPU fp32 ({torch.get_num_threads()} threads)\n")
@@ -264,7 +288,7 @@ def main(argv: list[str] | None = None) -> None:
     if e2e_rows:
         print(
             f"### 12-megapixel photo end to end ({E2E_SIZE[0]}x{E2E_SIZE[1]} JPEG in, JPEG q95 out, "
-            f"{args.e2e_model} at {WORKING_SIZE} px)\n"
+            f"{args.e2e_model} at {args.e2e_working_size} px, {args.e2e_precision})\n"
         )
         print(e2e_table(e2e_rows) + "\n")
         print(
