@@ -49,10 +49,11 @@ def test_dry_run_bundles_code_weights_hub_refs_card_and_requirements(tmp_path: P
     assert code == 0 and "python app.py" in capsys.readouterr().out
     assert (bundle / "app.py").read_text() == (REPO_ROOT / "app.py").read_text()
     assert {"pipeline.py", "hub.py", "registry.py"} <= {p.name for p in (bundle / "models").glob("*.py")}
-    assert {"app_logic.py", "ratings.py", "leaderboard.py", "deploy.py"} <= {
-        p.name for p in (bundle / "space").iterdir()
-    }
-    assert not (bundle / "tests").exists() and not (bundle / "trainer").exists()
+    assert {"app_logic.py", "model_pool.py", "deploy.py"} <= {p.name for p in (bundle / "space").iterdir()}
+    # the ratings store and leaderboard the app imports live in judge/
+    judge = {p.name for p in (bundle / "judge").iterdir()}
+    assert {"ratings.py", "export.py", "sync.py", "leaderboard.py", "outliers.py"} <= judge
+    assert not (bundle / "tests").exists() and not (bundle / "trainer").exists() and not (bundle / "corpus").exists()
     for name in ("pix2pix", "unet"):
         assert {p.name for p in (bundle / "weights" / name).iterdir()} == {
             "config.json",
