@@ -70,6 +70,10 @@ class GrayscaleBaseline(Colorizer):
     def native_working_size(self) -> int:
         return DEFAULT_WORKING_SIZE  # any size gives the same gray
 
+    @property
+    def supports_size_average(self) -> bool:
+        return False  # the same gray at every size
+
     def predict_ab(self, l_norm: torch.Tensor, **hooks: Any) -> torch.Tensor:
         return torch.zeros(l_norm.shape[0], 2, *l_norm.shape[-2:])
 
@@ -269,10 +273,8 @@ def evaluate(
 
 # --- command line ---------------------------------------------------------------------------------------------------
 def _size_average_for(colorizer: Colorizer, size_average: int | None) -> int | None:
-    """The second working size for `colorizer`: none for the grayscale baseline and for samplers."""
-    if size_average is None or isinstance(colorizer, GrayscaleBaseline) or colorizer.draws_samples:
-        return None
-    return size_average
+    """The second working size for `colorizer`: `--size_average` applies to every model that can use it."""
+    return size_average if colorizer.supports_size_average else None
 
 
 def _working_size(text: str) -> int | None:

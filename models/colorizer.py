@@ -155,6 +155,12 @@ class Colorizer(ABC):
         return NUM_SAMPLES in self.extra_options
 
     @property
+    def supports_size_average(self) -> bool:
+        """Whether averaging two working sizes can help this colorizer: a deterministic model gives two estimates of
+        one colouring; a sampler's two draws are two colourings, and a model that ignores its input gains nothing."""
+        return not self.draws_samples
+
+    @property
     def architecture(self) -> str:
         return type(self).__name__
 

@@ -162,6 +162,15 @@ def test_a_sampler_refuses_size_averaging() -> None:
     assert sampler.calls == []
 
 
+def test_the_contract_says_which_colorizers_size_averaging_applies_to() -> None:
+    """What evaluation's --size_average reads to skip a model instead of failing the run on it."""
+    from judge.evaluate import GrayscaleBaseline
+
+    assert SizeProbe({64: (0.0, 0.0)}).supports_size_average
+    assert not SizeProbe({64: (0.0, 0.0)}, samples=True).supports_size_average
+    assert not GrayscaleBaseline().supports_size_average
+
+
 def test_the_cli_flag_averages_and_refuses_bad_values_in_a_sentence(photo, tmp_path: Path, capsys) -> None:
     model = tmp_path / "model"
     create_model("unet_tiny").save_pretrained(model)
