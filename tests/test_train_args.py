@@ -101,7 +101,8 @@ def test_the_model_picks_the_family_and_the_config_is_typed() -> None:
     [
         (
             ["--config", "controlnet_tiny", "--lambda_l1", "10"],
-            "--lambda_l1 applies only to GAN training (pix2pix models and the regression baselines); remove it",
+            "--lambda_l1 applies only to GAN training (pix2pix models, or a baseline with --discriminator patchgan); "
+            "remove it",
         ),
         (
             ["--model", "pix2pix_tiny", "--base_model", "tiny", "--num_validation_samples", "3"],

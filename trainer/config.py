@@ -257,7 +257,7 @@ class TrainingConfig:
 class GANTrainingConfig(TrainingConfig):
     """trainer/train.py's family: pix2pix models (a PatchGAN by default) and the regression baselines (none)."""
 
-    FAMILY: ClassVar[str] = "GAN training (pix2pix models and the regression baselines)"
+    FAMILY: ClassVar[str] = "GAN training (pix2pix models, or a baseline with --discriminator patchgan)"
     #: the fields that decide whether a discriminator trains; the others mean nothing without one
     SWITCHES: ClassVar[tuple[str, ...]] = ("discriminator", "lambda_gan")
 

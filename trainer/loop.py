@@ -1,7 +1,8 @@
-"""Pieces shared by the training loops of `trainer/train.py` (pix2pix and baselines) and `trainer/train_controlnet.py`.
+"""Pieces under the one training loop (trainer/run.py) of `trainer/train.py` (pix2pix and baselines) and
+`trainer/train_controlnet.py`.
 
-Data, step counting, the epoch position of a resumed run, resuming, the NaN/inf guard and the final
-weight digest live here once, so both loops keep the same exact-resume and failure behaviour.
+Data, step counting, the epoch position of a resumed run, resuming, the NaN/inf guard, the step log and the final
+weight digest live here once, so both families keep the same exact-resume and failure behaviour.
 """
 
 from __future__ import annotations

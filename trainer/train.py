@@ -11,58 +11,51 @@ reconstruction loss alone, which keeps D from winning early). Regression baselin
 reconstruction losses only. Checkpoints hold everything needed to continue exactly
 (`--resume_from_checkpoint latest`); the output folder is a Hub-format model with a filled-in card.
 `--model controlnet --base_model tiny|PATH|HUB_ID` trains the diffusion colorizer instead
-(trainer/train_controlnet.py); the pieces both loops share live in trainer/loop.py.
+(trainer/train_controlnet.py). This script holds the GAN family's setup and its step body (`gan_step`:
+a D step, then a G step); the epoch/step loop and the finishing sequence that both families run live in
+trainer/run.py, the pieces under them (data, resume, the NaN/inf guard, logging) in trainer/loop.py.
 """
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):  # run as a script (accelerate launch trainer/train.py): make the repo importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
-from accelerate import Accelerator
-from accelerate.utils import broadcast_object_list, set_seed
+from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
 from models.ab_classes import AbClassHead
 from models.base import ColorizationNet
 from models.hub import load_model, save_model_atomically
 from models.hub_files import WEIGHTS_NAME
-from models.metric_table import is_better
 from models.pipeline import NetworkColorizer
 from models.pix2pix import PatchDiscriminator
 from models.registry import create_model
 from models.widget_example import write_widget_example
 from trainer.args import parse_args
-from trainer.checkpoints import TrainingState, save_checkpoint
+from trainer.checkpoints import TrainingState
 from trainer.config import AnyTrainingConfig, ControlNetTrainingConfig, GANTrainingConfig
 from trainer.data import DataError, prior_batches
 from trainer.hint_training import (
     HINTED_PREFIX,
-    format_metric,
     make_hint_model,
     training_hint_maps,
     validation_hint_maps,
 )
 from trainer.loop import (
-    StepLog,
     TrainingError,
     all_finite,
     build_datasets,
-    conclude,
-    epoch_batches,
     launch_command,
     make_train_loader,
     native_working_size,
     prepare_push,
-    push_if_asked,
-    release,
     resume_if_asked,
-    track_nonfinite,
     training_length,
 )
 from trainer.losses import GANLoss, ReconstructionLoss
@@ -74,9 +67,10 @@ from trainer.preflight import (
     describe_write_error,
     use_validation_split,
 )
+from trainer.run import Validation, card_validation, finish_training, train_loop
 from trainer.schedule import build_scheduler
-from trainer.tracking import create_accelerator, log_validation_grid, print_run_summary, start_trackers
-from trainer.validation import Validator, plot_history, validation_metrics
+from trainer.tracking import create_accelerator, print_run_summary, start_trackers
+from trainer.validation import Validator
 
 
 def build_generator(args: GANTrainingConfig) -> ColorizationNet:
@@ -210,155 +204,133 @@ def main(args: AnyTrainingConfig) -> Path:
             model.train(was_training)
 
     takes_hints = unwrapped_g.takes_hints
-    val_hint_maps = None
-    if takes_hints and validator is not None:
-        val_hint_maps = validation_hint_maps(validator.ab_norm, seed=args.seed)
+    validation = None
+    if validator is not None:
+        val_hint_maps = validation_hint_maps(validator.ab_norm, seed=args.seed) if takes_hints else None
 
-    def validate() -> bool:
-        """Run validation on the main rank; returns whether to stop early (agreed by all ranks)."""
-        stop = False
-        if accelerator.is_main_process and validator is not None:
-            metrics = validator.run(predict, step=state.global_step)
-            if val_hint_maps is not None:  # a hint model: also how well it follows 10 simulated points
-                hinted = validator.metrics_with_hints(predict, val_hint_maps)
-                metrics.update({HINTED_PREFIX + name: value for name, value in hinted.items()})
-            record = {"step": state.global_step, **{f"val_{k}": v for k, v in metrics.items()}}
-            state.history.append(record)
-            accelerator.log({k: v for k, v in record.items() if k != "step"}, step=state.global_step)
-            log_validation_grid(accelerator, validator.last_grid, step=state.global_step)
-            plot_history(state.history, output_dir / "validation" / "loss_curves.png")
-            value = metrics[args.early_stopping_metric]
-            if is_better(args.early_stopping_metric, value, state.best_metric):
-                state.best_metric, state.best_step = value, state.global_step
-                state.validations_without_improvement = 0
-                best = evaluation_model()
-                best.card_data.update(
-                    metrics={f"model (step {state.global_step})": metrics, "grayscale baseline": validator.baseline}
-                )
-                save_model_atomically(best, output_dir / "best")
-            else:
-                state.validations_without_improvement += 1
-            patience = args.early_stopping_patience
-            stop = bool(patience and state.validations_without_improvement >= patience)
-            tqdm.write(
-                f"step {state.global_step}: "
-                + ", ".join(f"{k} {format_metric(k, v)}" for k, v in metrics.items())
-                + (" (best)" if state.best_step == state.global_step else "")
+        def hinted_metrics() -> dict[str, float]:
+            """A hint model is also scored on how well it follows 10 simulated points."""
+            hinted = validator.metrics_with_hints(predict, val_hint_maps)
+            return {HINTED_PREFIX + name: value for name, value in hinted.items()}
+
+        def save_best(metrics: dict[str, float]) -> None:
+            best = evaluation_model()
+            best.card_data.update(
+                metrics={f"model (step {state.global_step})": metrics, "grayscale baseline": validator.baseline}
             )
-        return bool(broadcast_object_list([stop])[0])
+            save_model_atomically(best, output_dir / "best")
 
-    log = StepLog(accelerator, state, max_steps, desc="training", every=args.logging_steps)
-    stop = state.global_step >= max_steps
-    while not stop:
-        for batch in epoch_batches(accelerator, loader, train_dataset, state):
-            state.batches_seen_in_epoch += 1
-            state.note_skipped(batch["skipped_corrupt"], batch["skipped_grayscale"])
-            l_norm, ab_norm = batch["L"], batch["ab"]
-            if args.channels_last:
-                l_norm = l_norm.contiguous(memory_format=torch.channels_last)
-            # a hint model sees points drawn from the true colours (seeded by step: an exact resume redraws them)
-            inputs = (l_norm,)
-            if takes_hints:
-                hint_map = training_hint_maps(
-                    ab_norm, seed=args.seed, step=state.global_step, rank=accelerator.process_index
+        validation = Validation(
+            validator, predict, extra_metrics=hinted_metrics if takes_hints else None, save_best=save_best
+        )
+
+    def gan_step(batch: dict[str, Any]) -> tuple[dict[str, float], bool]:
+        """One micro-batch: D on real and fake patches (once it has started), then G on reconstruction (+ GAN)."""
+        l_norm, ab_norm = batch["L"], batch["ab"]
+        if args.channels_last:
+            l_norm = l_norm.contiguous(memory_format=torch.channels_last)
+        # a hint model sees points drawn from the true colours (seeded by step: an exact resume redraws them)
+        inputs = (l_norm,)
+        if takes_hints:
+            hint_map = training_hint_maps(
+                ab_norm, seed=args.seed, step=state.global_step, rank=accelerator.process_index
+            )
+            inputs = (l_norm, hint_map)
+        d_active = discriminator is not None and state.global_step >= d_start
+        with accelerator.autocast():
+            if criterion.needs_logits:
+                logits = generator(*inputs, return_logits=True)
+                fake_ab = AbClassHead.decode(logits, temperature=unwrapped_g.temperature, size=l_norm.shape[-2:])
+            else:
+                logits, fake_ab = None, generator(*inputs)
+            reconstruction, parts = criterion(l_norm, fake_ab.float(), ab_norm, logits=logits)
+        logs = {k: float(v.detach()) for k, v in parts.items()}
+        skipped = False
+        if d_active:
+            with accelerator.autocast():  # one D pass over real and fake keeps DDP to one forward/backward
+                logits = discriminator(torch.cat([l_norm, l_norm]), torch.cat([ab_norm, fake_ab.detach()]))
+                real_logits, fake_logits = logits.chunk(2)
+                d_loss = 0.5 * (
+                    gan_loss(real_logits, target_is_real=True) + gan_loss(fake_logits, target_is_real=False)
                 )
-                inputs = (l_norm, hint_map)
-            d_active = discriminator is not None and state.global_step >= d_start
-            with accelerator.accumulate(*(m for m in (generator, discriminator) if m is not None)):
-                with accelerator.autocast():
-                    if criterion.needs_logits:
-                        logits = generator(*inputs, return_logits=True)
-                        fake_ab = AbClassHead.decode(
-                            logits, temperature=unwrapped_g.temperature, size=l_norm.shape[-2:]
-                        )
-                    else:
-                        logits, fake_ab = None, generator(*inputs)
-                    reconstruction, parts = criterion(l_norm, fake_ab.float(), ab_norm, logits=logits)
-                logs = {k: float(v.detach()) for k, v in parts.items()}
-                skipped = False
-                if d_active:
-                    with accelerator.autocast():  # one D pass over real and fake keeps DDP to one forward/backward
-                        logits = discriminator(torch.cat([l_norm, l_norm]), torch.cat([ab_norm, fake_ab.detach()]))
-                        real_logits, fake_logits = logits.chunk(2)
-                        d_loss = 0.5 * (
-                            gan_loss(real_logits, target_is_real=True) + gan_loss(fake_logits, target_is_real=False)
-                        )
-                    if all_finite(accelerator, d_loss):
-                        accelerator.backward(d_loss)
-                        if args.max_grad_norm and accelerator.sync_gradients:
-                            accelerator.clip_grad_norm_(discriminator.parameters(), args.max_grad_norm)
-                        optimizer_d.step()
-                        scheduler_d.step()
-                        optimizer_d.zero_grad(set_to_none=True)
-                        logs["d_loss"] = float(d_loss.detach())
-                    else:
-                        optimizer_d.zero_grad(set_to_none=True)
-                        skipped = True
-                    # G's adversarial term goes through the bare module with frozen weights: no DDP pass, no D grads.
-                    unwrapped_d.requires_grad_(False)
-                    with accelerator.autocast():
-                        adversarial = gan_loss(
-                            unwrapped_d(l_norm, fake_ab), target_is_real=True, for_discriminator=False
-                        )
-                    unwrapped_d.requires_grad_(True)
-                    logs["g_adv"] = float(adversarial.detach())
-                    g_loss = args.lambda_l1 * reconstruction + args.lambda_gan * adversarial
-                else:
-                    g_loss = reconstruction
-                if all_finite(accelerator, g_loss) and not skipped:
-                    accelerator.backward(g_loss)
-                    if args.max_grad_norm and accelerator.sync_gradients:
-                        accelerator.clip_grad_norm_(generator.parameters(), args.max_grad_norm)
-                    optimizer_g.step()
-                    scheduler_g.step()
-                    logs["g_loss"] = float(g_loss.detach())
-                else:
-                    skipped = True
-                optimizer_g.zero_grad(set_to_none=True)
-            track_nonfinite(accelerator, args, state, log.progress, skipped=skipped)
-            log.add(logs, images=l_norm.shape[0])
-            if not accelerator.sync_gradients:
-                continue
+            if all_finite(accelerator, d_loss):
+                accelerator.backward(d_loss)
+                if args.max_grad_norm and accelerator.sync_gradients:
+                    accelerator.clip_grad_norm_(discriminator.parameters(), args.max_grad_norm)
+                optimizer_d.step()
+                scheduler_d.step()
+                optimizer_d.zero_grad(set_to_none=True)
+                logs["d_loss"] = float(d_loss.detach())
+            else:
+                optimizer_d.zero_grad(set_to_none=True)
+                skipped = True
+            # G's adversarial term goes through the bare module with frozen weights: no DDP pass, no D grads.
+            unwrapped_d.requires_grad_(False)
+            with accelerator.autocast():
+                adversarial = gan_loss(unwrapped_d(l_norm, fake_ab), target_is_real=True, for_discriminator=False)
+            unwrapped_d.requires_grad_(True)
+            logs["g_adv"] = float(adversarial.detach())
+            g_loss = args.lambda_l1 * reconstruction + args.lambda_gan * adversarial
+        else:
+            g_loss = reconstruction
+        if all_finite(accelerator, g_loss) and not skipped:
+            accelerator.backward(g_loss)
+            if args.max_grad_norm and accelerator.sync_gradients:
+                accelerator.clip_grad_norm_(generator.parameters(), args.max_grad_norm)
+            optimizer_g.step()
+            scheduler_g.step()
+            logs["g_loss"] = float(g_loss.detach())
+        else:
+            skipped = True
+        optimizer_g.zero_grad(set_to_none=True)
+        return logs, skipped
 
-            state.global_step += 1
-            state.images_seen += args.train_batch_size * args.gradient_accumulation_steps * accelerator.num_processes
-            if ema is not None:
-                ema.update_parameters(accelerator.unwrap_model(generator))
-            log.stepped(scheduler_g.get_last_lr()[0])
-            if args.validation_steps and state.global_step % args.validation_steps == 0:
-                stop = validate()
-            if args.checkpointing_steps and state.global_step % args.checkpointing_steps == 0:
-                save_checkpoint(accelerator, output_dir, state.global_step, total_limit=args.checkpoints_total_limit)
-            if state.global_step >= max_steps:
-                stop = True
-            if stop:
-                break
-        else:  # the epoch ran to its end
-            state.epoch += 1
-            state.batches_seen_in_epoch = 0
-    log.close()
-    if accelerator.num_processes > 1:
-        # DDP sends rank 0's buffers (batch-norm running statistics) at the start of each forward, so after the
-        # last forward every rank holds its own; rank 0's are the ones saved, so make them everyone's.
-        for buffer in evaluation_model().buffers():
-            torch.distributed.broadcast(buffer, src=0)
-    if validator is not None and (not args.validation_steps or state.global_step % args.validation_steps):
-        validate()
-    return finish(args, accelerator, state, evaluation_model(), validator)
+    def update_ema() -> None:
+        ema.update_parameters(accelerator.unwrap_model(generator))
+
+    def share_buffers() -> None:
+        if accelerator.num_processes > 1:
+            # DDP sends rank 0's buffers (batch-norm running statistics) at the start of each forward, so after the
+            # last forward every rank holds its own; rank 0's are the ones saved, so make them everyone's.
+            for buffer in evaluation_model().buffers():
+                torch.distributed.broadcast(buffer, src=0)
+
+    train_loop(
+        accelerator,
+        args,
+        state,
+        loader=loader,
+        train_dataset=train_dataset,
+        max_steps=max_steps,
+        modules=[module for module in (generator, discriminator) if module is not None],
+        step=gan_step,
+        learning_rate=lambda: scheduler_g.get_last_lr()[0],
+        validation=validation,
+        desc="training",
+        after_step=update_ema if ema is not None else None,
+        before_final_validation=share_buffers,
+    )
+    last_model = evaluation_model()
+    return finish_training(
+        accelerator,
+        args,
+        state,
+        last_model,
+        validator,
+        write_output=lambda skipped_note: write_output(args, state, last_model, validator, skipped_note),
+        what="colorizer",
+    )
 
 
-def finish(
+def write_output(
     args: GANTrainingConfig,
-    accelerator: Accelerator,
     state: TrainingState,
     last_model: ColorizationNet,
     validator: Validator | None,
-) -> Path:
-    """Write the output model (best or last) with its card, verify the ranks agree, push if asked."""
+    skipped_note: str,
+) -> None:
+    """The main rank's output folder: the best (or last) generator with its card, sample grid and widget example."""
     output_dir = Path(args.output_dir)
-    skipped_note = conclude(accelerator, args, state, last_model, validator)
-    if skipped_note is None:  # not the main rank
-        return output_dir
     model = last_model
     best_dir = output_dir / "best"
     # Only a best/ this run validated (state.best_step): a leftover from an earlier run in the same folder is not ours.
@@ -390,26 +362,14 @@ def finish(
             else "."
         ),
     )
-    model.card_data.pop("metrics", None)  # validate() labels the live generator's with the best step, not ours
-    if validator is not None:
-        # The metrics and sample grid of the validation at the step whose weights are saved.
-        metrics = validation_metrics(state.history, output_step)
-        if metrics:
-            baseline = validator.baseline
-            model.card_data["metrics"] = {f"model (step {output_step})": metrics, "grayscale baseline": baseline}
-        grid = output_dir / "validation" / f"samples-{output_step:07d}.png"
-        if grid.is_file():
-            shutil.copy2(grid, output_dir / "samples.png")
-            model.card_data["sample_grid"] = "samples.png"
-        plot_history(state.history, output_dir / "loss_curves.png")
+    model.card_data.pop("metrics", None)  # validation labels the live generator's with the best step, not ours
+    # The metrics and sample grid of the validation at the step whose weights are saved.
+    label = f"model (step {output_step})"
+    card_validation(model.card_data, state, validator, output_dir, step=output_step, label=label)
     # The card's widget example (the Hub shows it on the model page): a small gray photo and this model's colouring.
     device = next(model.parameters()).device
     model.card_data["widget_example"] = write_widget_example(NetworkColorizer(model, device=device), output_dir)
     save_model_atomically(model, output_dir, dtype=torch.float16 if args.save_dtype == "fp16" else None)
-    release(accelerator)
-    tqdm.write(f"Saved the colorizer to {output_dir} (load it with models.hub.load_colorizer).")
-    push_if_asked(args)
-    return output_dir
 
 
 def cli(argv: list[str] | None = None) -> int:

@@ -8,8 +8,9 @@ diffusers' examples/controlnet/train_controlnet.py recipe on ColorLab's data pip
 (UNet, VAE, text encoder) is frozen in the mixed-precision dtype, the ControlNet is float32 and
 trained with AdamW on the noise-prediction MSE (trainer/diffusion_step.py); captions come from
 `--caption_column` (else the empty prompt) and a `--proportion_empty_prompts` share is dropped.
-Data order and augmentation, checkpoints, exact resume and the NaN/inf guard are the pix2pix
-loop's (trainer.loop, trainer.checkpoints); validation grids show `--num_validation_samples`
+This script holds the family's setup and its step body (`diffusion_step`); the epoch/step loop,
+data order and augmentation, checkpoints, exact resume, the NaN/inf guard and the finishing sequence
+are the pix2pix family's too (trainer.run, trainer.loop); validation grids show `--num_validation_samples`
 colourings per photo and its metrics average over all of them. The output is always the last
 weights, saved as a diffusers folder plus colorlab_diffusion.json and a model card
 (models.diffusion.save_diffusion_colorizer), which models.hub.load_colorizer and the app load.
@@ -17,12 +18,11 @@ weights, saved as a diffusers folder plus colorlab_diffusion.json and a model ca
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
+from typing import Any
 
 import torch
 from accelerate import Accelerator
-from tqdm.auto import tqdm
 
 from models.diffusion import (
     DiffusionColorizer,
@@ -31,29 +31,23 @@ from models.diffusion import (
     save_diffusion_colorizer,
 )
 from models.diffusion_components import CONTROLNET_SUBFOLDER, DiffusionComponents, cast_module, make_noise_scheduler
-from models.metric_table import METRICS
 from models.widget_example import write_widget_example
-from trainer.checkpoints import TrainingState, save_checkpoint
+from trainer.checkpoints import TrainingState
 from trainer.config import ControlNetTrainingConfig
 from trainer.diffusion_step import controlnet_training_step, make_training_batch, prepare_for_training
 from trainer.loop import (
-    StepLog,
     TrainingError,
     all_finite,
     build_datasets,
-    conclude,
-    epoch_batches,
     launch_command,
     make_train_loader,
-    push_if_asked,
-    release,
     resume_if_asked,
-    track_nonfinite,
     training_length,
 )
+from trainer.run import Validation, card_validation, finish_training, train_loop
 from trainer.schedule import build_scheduler
-from trainer.tracking import log_validation_grid, print_run_summary, start_trackers
-from trainer.validation import Validator, plot_history, validation_metrics
+from trainer.tracking import print_run_summary, start_trackers
+from trainer.validation import Validator
 
 # The frozen base runs in the mixed-precision dtype; the ControlNet and its optimizer stay float32.
 WEIGHT_DTYPES = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -100,7 +94,6 @@ def sampling_settings(args: ControlNetTrainingConfig) -> DiffusionSettings:
 def train_controlnet(args: ControlNetTrainingConfig, accelerator: Accelerator) -> Path:
     """Train the ControlNet on a frozen base; returns the output folder (a diffusion colorizer)."""
     check_controlnet_args(args)
-    output_dir = Path(args.output_dir)
     weight_dtype = WEIGHT_DTYPES[accelerator.mixed_precision]
     components = build_components(args, weight_dtype)
     if args.resolution % components.size_multiple:
@@ -141,75 +134,59 @@ def train_controlnet(args: ControlNetTrainingConfig, accelerator: Accelerator) -
     sampler = None
     if validator is not None and accelerator.is_main_process:
         sampler = DiffusionColorizer(components, settings=sampling_settings(args), device=accelerator.device)
+    count = args.num_validation_samples
 
-    def validate() -> None:
-        if sampler is None:
-            return
-        count = args.num_validation_samples
+    def predict(l_norm: torch.Tensor) -> torch.Tensor:  # (B, 1, s, s) -> (B, k, 2, s, s)
+        return sampler.predict_ab(l_norm, num_samples=count).unflatten(0, (l_norm.shape[0], count))
 
-        def predict(l_norm: torch.Tensor) -> torch.Tensor:  # (B, 1, s, s) -> (B, k, 2, s, s)
-            return sampler.predict_ab(l_norm, num_samples=count).unflatten(0, (l_norm.shape[0], count))
+    validation = None
+    if validator is not None:  # the output is always the last weights: no best tracking
+        validation = Validation(validator, predict, label=f" ({count} samples per photo)")
 
-        metrics = validator.run(predict, step=state.global_step)
-        record = {"step": state.global_step, **{f"val_{k}": v for k, v in metrics.items()}}
-        state.history.append(record)
-        accelerator.log({k: v for k, v in record.items() if k != "step"}, step=state.global_step)
-        log_validation_grid(accelerator, validator.last_grid, step=state.global_step)
-        plot_history(state.history, output_dir / "validation" / "loss_curves.png")
-        tqdm.write(f"step {state.global_step} ({count} samples per photo): " + _format(metrics))
+    def diffusion_step(batch: dict[str, Any]) -> tuple[dict[str, float], bool]:
+        """One micro-batch: the noise-prediction loss of diffusers' ControlNet recipe, and the update if finite."""
+        inputs = make_training_batch(batch["L"], batch["ab"], components.tokenizer, captions=batch.get("caption"))
+        loss = controlnet_training_step(
+            components,
+            inputs,
+            controlnet=controlnet,
+            noise_scheduler=noise_scheduler,
+            proportion_empty_prompts=args.proportion_empty_prompts,
+        )
+        logs = {}
+        finite = all_finite(accelerator, loss)
+        if finite:
+            accelerator.backward(loss)
+            if args.max_grad_norm and accelerator.sync_gradients:
+                accelerator.clip_grad_norm_(controlnet.parameters(), args.max_grad_norm)
+            optimizer.step()
+            lr_scheduler.step()
+            logs["loss"] = float(loss.detach())
+        optimizer.zero_grad(set_to_none=True)
+        return logs, not finite
 
-    log = StepLog(accelerator, state, max_steps, desc="training controlnet", every=args.logging_steps)
-    stop = state.global_step >= max_steps
-    while not stop:
-        for batch in epoch_batches(accelerator, loader, train_dataset, state):
-            state.batches_seen_in_epoch += 1
-            state.note_skipped(batch["skipped_corrupt"], batch["skipped_grayscale"])
-            with accelerator.accumulate(controlnet):
-                inputs = make_training_batch(
-                    batch["L"], batch["ab"], components.tokenizer, captions=batch.get("caption")
-                )
-                loss = controlnet_training_step(
-                    components,
-                    inputs,
-                    controlnet=controlnet,
-                    noise_scheduler=noise_scheduler,
-                    proportion_empty_prompts=args.proportion_empty_prompts,
-                )
-                finite = all_finite(accelerator, loss)
-                if finite:
-                    accelerator.backward(loss)
-                    if args.max_grad_norm and accelerator.sync_gradients:
-                        accelerator.clip_grad_norm_(controlnet.parameters(), args.max_grad_norm)
-                    optimizer.step()
-                    lr_scheduler.step()
-                    log.add({"loss": float(loss.detach())}, images=0)
-                optimizer.zero_grad(set_to_none=True)
-            track_nonfinite(accelerator, args, state, log.progress, skipped=not finite)
-            log.add({}, images=batch["L"].shape[0])
-            if not accelerator.sync_gradients:
-                continue
-
-            state.global_step += 1
-            state.images_seen += args.train_batch_size * args.gradient_accumulation_steps * accelerator.num_processes
-            log.stepped(lr_scheduler.get_last_lr()[0])
-            if args.validation_steps and state.global_step % args.validation_steps == 0:
-                validate()
-            if args.checkpointing_steps and state.global_step % args.checkpointing_steps == 0:
-                save_checkpoint(accelerator, output_dir, state.global_step, total_limit=args.checkpoints_total_limit)
-            if state.global_step >= max_steps:
-                stop = True
-                break
-        else:  # the epoch ran to its end
-            state.epoch += 1
-            state.batches_seen_in_epoch = 0
-    log.close()
-    if not args.validation_steps or state.global_step % args.validation_steps:
-        validate()
-    return finish_controlnet(args, accelerator, state, components, validator)
-
-
-def _format(metrics: dict[str, float]) -> str:
-    return ", ".join(f"{k} {METRICS[k].format(v)}" for k, v in metrics.items())
+    train_loop(
+        accelerator,
+        args,
+        state,
+        loader=loader,
+        train_dataset=train_dataset,
+        max_steps=max_steps,
+        modules=[controlnet],
+        step=diffusion_step,
+        learning_rate=lambda: lr_scheduler.get_last_lr()[0],
+        validation=validation,
+        desc="training controlnet",
+    )
+    return finish_training(
+        accelerator,
+        args,
+        state,
+        components.controlnet,
+        validator,
+        write_output=lambda skipped_note: write_output(args, state, components, validator, skipped_note),
+        what="diffusion colorizer",
+    )
 
 
 def _saved_components(args: ControlNetTrainingConfig, components: DiffusionComponents) -> DiffusionComponents:
@@ -228,18 +205,15 @@ def _saved_components(args: ControlNetTrainingConfig, components: DiffusionCompo
     return saved
 
 
-def finish_controlnet(
+def write_output(
     args: ControlNetTrainingConfig,
-    accelerator: Accelerator,
     state: TrainingState,
     components: DiffusionComponents,
     validator: Validator | None,
-) -> Path:
-    """Check the ranks agree, write the colorizer folder with its card and sample grid, push if asked."""
+    skipped_note: str,
+) -> None:
+    """The main rank's output folder: the diffusion colorizer (the last weights) with its card and sample grid."""
     output_dir = Path(args.output_dir)
-    skipped_note = conclude(accelerator, args, state, components.controlnet, validator)
-    if skipped_note is None:  # not the main rank
-        return output_dir
     samples = args.num_validation_samples
     settings = sampling_settings(args)
     card_data = {
@@ -260,19 +234,7 @@ def finish_controlnet(
     }
     if args.title:
         card_data["title"] = args.title
-    if validator is not None:
-        metrics = validation_metrics(state.history, state.global_step)
-        if metrics:
-            label = f"model (step {state.global_step}, mean of {samples} samples)"
-            card_data["metrics"] = {label: metrics, "grayscale baseline": validator.baseline}
-        grid = output_dir / "validation" / f"samples-{state.global_step:07d}.png"
-        if grid.is_file():
-            shutil.copy2(grid, output_dir / "samples.png")
-            card_data["sample_grid"] = "samples.png"
-        plot_history(state.history, output_dir / "loss_curves.png")
+    label = f"model (step {state.global_step}, mean of {samples} samples)"
+    card_validation(card_data, state, validator, output_dir, step=state.global_step, label=label)
     card_data["widget_example"] = write_widget_example(None, output_dir)  # the input only: sampling is slow
     save_diffusion_colorizer(_saved_components(args, components), output_dir, settings=settings, card_data=card_data)
-    release(accelerator)
-    tqdm.write(f"Saved the diffusion colorizer to {output_dir} (load it with models.hub.load_colorizer).")
-    push_if_asked(args)
-    return output_dir
