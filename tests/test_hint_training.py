@@ -11,9 +11,12 @@ import pytest
 import torch
 from train_support import final_digests, make_photo_folder, run_trainer
 
+from models.base import HINT_CHANNELS
+from models.hint_propagation import HintPropagation
 from models.hub import load_model
 from models.registry import create_model
-from trainer.hint_training import HINTED_PREFIX, training_hint_maps
+from trainer.args import parse_args
+from trainer.hint_training import HINTED_PREFIX, served_ab, served_propagation, training_hint_maps
 
 
 @pytest.fixture(scope="module")
@@ -67,3 +70,38 @@ def test_hints_are_drawn_per_step_so_a_resumed_run_equals_an_uninterrupted_one(t
     shutil.copytree(whole / "checkpoint-3", tmp_path / "resumed" / "checkpoint-3")
     resumed = run_trainer(_tiny_unet(photos, tmp_path / "resumed", *extra, "--resume_from_checkpoint", "latest"))
     assert final_digests(resumed) == final_digests(whole)
+
+
+def test_the_served_loss_sees_each_hint_and_passes_gradients_to_the_network():
+    """--hint_loss served: the loss compares the output after the hint propagation, which is differentiable."""
+    l_norm = torch.zeros(1, 1, 16, 16)
+    l_norm[..., 8:] = 0.8  # a light right half: a hint on the left should barely reach it
+    ab = torch.zeros(1, 2, 16, 16, requires_grad=True)
+    hint_map = torch.zeros(1, HINT_CHANNELS, 16, 16)
+    hint_map[0, :2, 4:6, 2:4] = torch.tensor([0.3, -0.2])[:, None, None]
+    hint_map[0, 2, 4:6, 2:4] = 1.0
+    served = served_ab(l_norm, ab, hint_map, HintPropagation())
+    assert torch.allclose(served[0, :, 4, 2], torch.tensor([0.3, -0.2]), atol=0.01)  # the user's colour at the point
+    assert served[0, :, 4, 12].abs().max() < 0.03  # not across the lightness edge
+    served.sum().backward()
+    assert ab.grad is not None and ab.grad.abs().sum() > 0
+    # the network's own output when the loss is set to see it, or when the model takes no hints
+    assert served_ab(l_norm, ab, hint_map, None) is ab
+
+
+def test_hint_loss_chooses_what_validation_scores(tmp_path, photos):
+    hinted = create_model("unet_tiny", hints=True)
+    hinted.colorlab["hint_propagation"] = HintPropagation().to_config()
+    served = parse_args(_tiny_unet(photos, tmp_path / "a"))
+    assert served.hint_loss == "served" and served_propagation(hinted, served) == HintPropagation()
+    assert served_propagation(hinted, parse_args(_tiny_unet(photos, tmp_path / "b", "--hint_loss", "network"))) is None
+    assert served_propagation(create_model("unet_tiny"), served) is None
+    extra = ["--final_model", "last", "--max_train_steps", "2"]
+    scores = {}
+    for loss in ("served", "network"):
+        out = run_trainer(_tiny_unet(photos, tmp_path / loss, *extra, "--hint_loss", loss))
+        (row,) = [v for k, v in load_model(out).card_data["metrics"].items() if "baseline" not in k]
+        scores[loss] = row[HINTED_PREFIX + "ciede2000"]
+    # the served output has each hint's colour spread over its region: far closer to the truth than an untrained
+    # network's own output
+    assert scores["served"] < scores["network"] - 1.0

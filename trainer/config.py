@@ -32,6 +32,7 @@ from trainer.schedule import SCHEDULER_NAMES
 TRACKER_PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb"}
 REPORT_TO = (*TRACKER_PACKAGES, "all", "none")
 CONTROLNET = "controlnet"  # the --model value of the diffusion family
+HINT_LOSSES = ("served", "network")  # --hint_loss: trainer.hint_training.served_propagation
 
 # The argparse groups of the shared fields, in --help's order (each family's own fields form the groups after them).
 MODEL, DATA, OPTIMISATION, LOGGING, HUB = (
@@ -107,6 +108,14 @@ class TrainingConfig:
         "Build the colorizer to take colour hints (L + a hint map; trained on points sampled from the true colours). "
         "With --init_from an automatic model, its weights are kept and the new hint inputs start at zero.",
         group=MODEL,
+    )
+    hint_loss: str = option(
+        "served",
+        "With --hints, what the loss and validation see: 'served', the output after the model's hint propagation "
+        "(models.hint_propagation), as the app and the CLI give it to users, so the network learns what to add to "
+        "the spread; or 'network', the network's output alone.",
+        group=MODEL,
+        choices=HINT_LOSSES,
     )
     # --- data
     dataset: str | None = option(

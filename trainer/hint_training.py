@@ -4,7 +4,8 @@ Each training step draws hint maps from the batch's true colours (trainer.hint_s
 (seed, step, rank), so an interrupted run resumes with the very hints it would have drawn. Validation measures the
 model twice: with no hints (the plain metrics, comparable with an automatic model's) and with 10 simulated hints per
 photo, drawn once with a fixed seed (the `hints10_` metrics), so the log shows both what the model guesses alone
-and how well it follows points.
+and how well it follows points. With `--hint_loss served` (the default) both the loss and the hinted validation see
+the output after the model's hint propagation, as users get it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import torch
 
 from models.base import ColorizationNet
 from models.hint_map import with_hint_input
-from models.hint_propagation import HintPropagation
+from models.hint_propagation import HintPropagation, propagate_hint_residuals
 from models.metric_table import HINTED_PREFIX, METRICS, VALIDATION_HINTS
 from trainer.config import TrainingConfig
 from trainer.hint_sampling import sample_hint_map
@@ -29,6 +30,27 @@ def make_hint_model(model: ColorizationNet, args: TrainingConfig) -> Colorizatio
     # can be tuned on validation afterwards or set to false
     hinted.colorlab.setdefault("hint_propagation", HintPropagation().to_config())
     return hinted
+
+
+def served_propagation(model: ColorizationNet, config: TrainingConfig) -> HintPropagation | None:
+    """The hint propagation the loss and validation apply after the forward pass (--hint_loss served), or None.
+
+    A hint model is served as network + propagation (models.pipeline). Trained on its network output alone, it
+    learned to match each point itself, which left the propagation no residual to spread, and the pair coloured
+    worse with 10 points than the same network with untrained hint inputs (docs/colour-quality.md). Through the
+    propagation, the loss sees what users see and the network learns what to add to the spread."""
+    if not model.takes_hints or config.hint_loss != "served":
+        return None
+    return HintPropagation.from_config(model.colorlab.get("hint_propagation"))
+
+
+def served_ab(
+    l_norm: torch.Tensor, ab_norm: torch.Tensor, hint_map: torch.Tensor, propagation: HintPropagation | None
+) -> torch.Tensor:
+    """The network's ab as the user gets it: with each hint's residual spread (differentiable), or unchanged."""
+    if propagation is None:
+        return ab_norm
+    return propagate_hint_residuals(l_norm, ab_norm, hint_map, propagation)
 
 
 def training_hint_maps(ab_norm: torch.Tensor, *, seed: int, step: int, rank: int) -> torch.Tensor:

@@ -44,6 +44,8 @@ from trainer.data import DataError, prior_batches
 from trainer.hint_training import (
     HINTED_PREFIX,
     make_hint_model,
+    served_ab,
+    served_propagation,
     training_hint_maps,
     validation_hint_maps,
 )
@@ -199,11 +201,13 @@ def main(args: AnyTrainingConfig) -> Path:
         try:
             if hint_map is None:
                 return model(l_norm.to(accelerator.device))
-            return model(l_norm.to(accelerator.device), hint_map.to(accelerator.device))
+            l_norm, hint_map = l_norm.to(accelerator.device), hint_map.to(accelerator.device)
+            return served_ab(l_norm, model(l_norm, hint_map), hint_map, propagation)
         finally:
             model.train(was_training)
 
     takes_hints = unwrapped_g.takes_hints
+    propagation = served_propagation(unwrapped_g, args)  # --hint_loss served: the loss sees what users get
     validation = None
     if validator is not None:
         val_hint_maps = validation_hint_maps(validator.ab_norm, seed=args.seed) if takes_hints else None
@@ -243,6 +247,8 @@ def main(args: AnyTrainingConfig) -> Path:
                 fake_ab = AbClassHead.decode(logits, temperature=unwrapped_g.temperature, size=l_norm.shape[-2:])
             else:
                 logits, fake_ab = None, generator(*inputs)
+                if takes_hints:
+                    fake_ab = served_ab(l_norm, fake_ab, hint_map, propagation)
             reconstruction, parts = criterion(l_norm, fake_ab.float(), ab_norm, logits=logits)
         logs = {k: float(v.detach()) for k, v in parts.items()}
         skipped = False
