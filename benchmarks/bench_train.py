@@ -36,10 +36,11 @@ from PIL import Image
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # run as a script from anywhere
 
+from corpus.dataset_sources import load_splits  # noqa: E402
 from models.flags import FlagParser  # noqa: E402
 from models.pix2pix import PatchDiscriminator  # noqa: E402
 from models.registry import create_model  # noqa: E402
-from trainer.data import ColorizationDataset, CropConfig, collate, load_splits  # noqa: E402
+from trainer.data import ColorizationDataset, CropConfig, collate  # noqa: E402
 from trainer.losses import GANLoss  # noqa: E402
 
 CORPUS = REPO_ROOT / "data" / "corpus" / "train"

@@ -32,10 +32,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from corpus.cutout_set import MARKER
 from corpus.photos import DEFAULT_CACHE, is_non_commercial, write_atomic
 from corpus.sources import PackageCache, SourceError
 from models.flags import FlagParser
-from trainer.cutout_set import MARKER
 
 MANIFEST = Path(__file__).with_name("cutouts_manifest.jsonl")
 MAX_SIDE = 384  # pasted at most ~80 % of a 256-384 px crop; smaller files decode faster in the data loader

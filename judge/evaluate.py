@@ -33,6 +33,7 @@ import torch
 from PIL import Image, ImageOps
 from tqdm.auto import tqdm
 
+from corpus.dataset_sources import load_splits, split_names  # datasets open here as they do for training
 from judge.fid import inception_features, load_fid_inception
 from judge.hint_curve import DEFAULT_HINT_COUNTS, parse_hint_counts, run_hint_curve
 from judge.inception import FIDInceptionV3
@@ -54,8 +55,6 @@ from models.imageio import ImageInputError, open_image
 from models.options import parse_size_average, parse_working_size
 from models.precision import apply_precision
 from models.precision_options import check_precision
-from trainer.data import load_splits  # the trainer owns how datasets are opened
-from trainer.data_sources import split_names
 
 BASELINE_NAME = "grayscale"
 

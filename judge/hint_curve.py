@@ -5,7 +5,7 @@
     lines = hint_curve_lines(curve)      # markdown for report.md
     hint_curve_chart(curve)              # matplotlib Figure: CIEDE2000 against the number of hints
 
-For every photo the simulated user (`trainer.hint_sampling.simulated_hints`, the sampler hint models are trained
+For every photo the simulated user (`models.hint_sampling.simulated_hints`, the sampler hint models are trained
 with) draws the largest count of points once, from a generator seeded by (seed, photo index); a count of n gives
 the first n of them, so every model sees the same hints and 10 hints are the 5 hints plus five more, as a user who
 keeps clicking. Each hint is a patch of the ground truth, coloured with its mean true Lab. Every colorizer runs
@@ -33,9 +33,9 @@ from tqdm.auto import tqdm
 from judge.metrics import image_metrics
 from models.colorizer import DEFAULT_WORKING_SIZE
 from models.hint_card import BAR_COUNT, CIEDE_REDUCTION_BAR, HINT_ERROR_BAR, verdict_lines
+from models.hint_sampling import EDGE_SHARE, SimulatedHint, simulated_hints
 from models.hints import MAX_HINTS
 from models.options import WorkingSize
-from trainer.hint_sampling import EDGE_SHARE, SimulatedHint, simulated_hints
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

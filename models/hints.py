@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 # The patch a hint covers at the working size: its half-side in working pixels, clamped to what training sampled
-# (trainer.hint_sampling draws half-sides 0-3, patches of 1x1 to 7x7).
+# (models.hint_sampling draws half-sides 0-3, patches of 1x1 to 7x7).
 MAX_HINT_HALF_SIDE = 3
 MAX_HINTS = 64  # far more than anyone clicks; bounds the work a forged request can ask for
 

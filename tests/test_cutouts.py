@@ -22,11 +22,11 @@ from test_corpus import photo, write_deb
 from train_support import make_photo_folder, run_cli, run_trainer
 
 from corpus import cutouts
+from corpus.cutout_set import MARKER, CutoutSetError, describe, is_cutout_set, read_cutout_set
 from corpus.photos import load_manifest as load_corpus_manifest
 from corpus.sources import CUTOUT_DEB_SOURCES, DEB_SOURCES, PackageCache
 from trainer.args import parse_args
 from trainer.compositing import Compositor
-from trainer.cutout_set import MARKER, CutoutSetError, describe, is_cutout_set, read_cutout_set
 from trainer.data import ColorizationDataset, CropConfig, collate
 
 # ------------------------------------------------------------------------------------------------- helpers

@@ -20,9 +20,9 @@ import pytest
 from conftest import load_photo
 from train_support import make_photo_folder, run_trainer
 
+from corpus.dataset_sources import DataError, load_splits, split_names
 from judge import evaluate as ev
-from trainer.data import ColorizationDataset, CropConfig, DataError, StreamingColorizationDataset, load_splits
-from trainer.data_sources import split_names
+from trainer.data import ColorizationDataset, CropConfig, StreamingColorizationDataset
 
 NAMES = ("coffee", "chelsea", "rocket", "astronaut")
 SIDE = 32

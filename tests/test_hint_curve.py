@@ -23,10 +23,10 @@ from judge.hint_curve import bar_verdicts, hint_curve_lines, parse_hint_counts, 
 from models.colorizer import Colorizer
 from models.hint_card import verdict_lines
 from models.hint_map import encode_hints
+from models.hint_sampling import simulated_hints
 from models.hints import MAX_HINT_HALF_SIDE, MAX_HINTS
 from models.hub import load_model
 from models.registry import create_model
-from trainer.hint_sampling import simulated_hints
 
 PHOTOS = ("astronaut", "coffee", "chelsea")
 

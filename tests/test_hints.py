@@ -14,10 +14,10 @@ from models.base import HINT_CHANNELS
 from models.color import AB_SCALE, lab_to_rgb, rgb_to_lab
 from models.colorize import main as colorize_main
 from models.hint_map import encode_hints, hint_ab, with_hint_input
+from models.hint_sampling import hint_count, paint_hints, sample_hint_map
 from models.hints import MAX_HINTS, Hint, HintError, hint_from_dict, hint_to_dict, load_hints_file
 from models.pipeline import NetworkColorizer
 from models.registry import create_model
-from trainer.hint_sampling import hint_count, paint_hints, sample_hint_map
 
 
 def _flat_lightness(height: int, width: int, value: float = 50.0) -> torch.Tensor:

@@ -13,17 +13,9 @@ import torch
 from PIL import Image
 from train_support import CORRUPT_NAME, GRAYSCALE_NAME, make_photo_folder
 
+from corpus.dataset_sources import DataError, load_splits
 from models.color import model_space_to_rgb
-from trainer.data import (
-    ColorizationDataset,
-    CropConfig,
-    DataError,
-    collate,
-    crop_to_tensor,
-    is_grayscale,
-    load_splits,
-    random_crop_box,
-)
+from trainer.data import ColorizationDataset, CropConfig, collate, crop_to_tensor, is_grayscale, random_crop_box
 
 RESOLUTION = 32
 

@@ -147,7 +147,8 @@ def test_multiscale_batches_share_one_side_and_are_reproducible():
 
 
 def test_multiscale_training_samples_have_their_batchs_side(photos):
-    from trainer.data import ColorizationDataset, load_splits
+    from corpus.dataset_sources import load_splits
+    from trainer.data import ColorizationDataset
 
     train, _, column = load_splits(str(photos))
     crop = CropConfig(resolution=32, max_resolution=64, size_multiple=16, batch_size=2)

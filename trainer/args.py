@@ -333,7 +333,7 @@ def _validate(parser: argparse.ArgumentParser, args: AnyTrainingConfig) -> None:
     if not 0 < args.composite_probability <= 1:
         parser.error(f"--composite_probability must be above 0 and at most 1, got {args.composite_probability}")
     if args.composite_cutouts:
-        from trainer.cutout_set import CutoutSetError, read_cutout_set  # standard library only
+        from corpus.cutout_set import CutoutSetError, read_cutout_set  # standard library only
 
         try:
             read_cutout_set(args.composite_cutouts)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from trainer.cutout_set import BUILD_HINT, MAX_PASTES, Cutout, CutoutSetError, read_cutout_set
+from corpus.cutout_set import BUILD_HINT, MAX_PASTES, Cutout, CutoutSetError, read_cutout_set
 
 SCALE = (0.3, 0.8)  # the cut-out's longer side as a fraction of the crop's side
 

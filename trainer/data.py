@@ -1,6 +1,6 @@
-"""Datasets for training colorizers: any `datasets` source (trainer.data_sources) -> {"L", "ab"} tensors.
+"""Datasets for training colorizers: rows of any `datasets` source (corpus.dataset_sources) -> {"L", "ab"} tensors.
 
-    train, val, column = load_splits("path/or/hub-id", val_fraction=0.1)  # undecoded image column
+    train, val, column = load_splits("path/or/hub-id", val_fraction=0.1)  # corpus.dataset_sources; undecoded images
     ColorizationDataset(train, image_column=column, crop=CropConfig(resolution=256))[i] -> {"L": (1,H,W), "ab": ...}
 
 Determinism is by construction: the epoch's shuffle and every sample's crop/flip come from a
@@ -26,11 +26,10 @@ import numpy as np
 import torch
 from PIL import Image
 
+from corpus.dataset_sources import DataError
 from models.color import rgb_to_model_space
 from models.imageio import ImageInputError, is_grayscale_mode, open_image
 from trainer.compositing import Compositor
-from trainer.data_sources import DataError, column_names, open_split, resolve_source
-from trainer.data_sources import has_split_folders as has_split_folders  # re-exported: preflight and evaluate use it
 
 _MAX_REPLACEMENTS = 16  # consecutive bad files tolerated before a sample gives up (a broken dataset)
 
@@ -57,41 +56,6 @@ class CropConfig:
         if len(sides) == 1:
             return sides[0]
         return sides[int(np.random.default_rng([seed, epoch, group, 1]).integers(len(sides)))]
-
-
-# --- loading ------------------------------------------------------------------------------------------
-def load_splits(
-    dataset: str,
-    *,
-    dataset_config: str | None = None,
-    split: str = "train",
-    val_split: str | None = None,
-    val_fraction: float = 0.0,
-    image_column: str | None = None,
-    caption_column: str | None = None,
-    streaming: bool = False,
-    max_train_samples: int | None = None,
-    seed: int = 0,
-) -> tuple[Any, Any | None, str]:
-    """(train, validation or None, image column) from any source `trainer.data_sources` reads (image folder, data
-    file or shards, save_to_disk folder, Hub id). Validation comes from `val_split` or a seeded hold-out."""
-    source = resolve_source(dataset)
-    train, column = open_split(source, split, config=dataset_config, streaming=streaming, image_column=image_column)
-    if caption_column and caption_column not in column_names(train):
-        raise DataError(f"--caption_column '{caption_column}' is not in the dataset; columns: {column_names(train)}.")
-    validation = None
-    if val_split:
-        validation, _ = open_split(source, val_split, config=dataset_config, image_column=column)
-    elif val_fraction > 0:
-        if streaming:
-            raise DataError("--val_fraction needs a map-style dataset; with --streaming pass --val_split instead.")
-        if not 0 < val_fraction < 1:
-            raise DataError(f"--val_fraction must be between 0 and 1, got {val_fraction}.")
-        parts = train.train_test_split(test_size=val_fraction, seed=seed, shuffle=True)
-        train, validation = parts["train"], parts["test"]
-    if max_train_samples is not None:
-        train = train.take(max_train_samples) if streaming else train.select(range(min(max_train_samples, len(train))))
-    return train, validation, column
 
 
 # --- per-sample transforms ------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """What the trainer does differently for a hint-conditioned colorizer (`--hints`; see models.hints).
 
-Each training step draws hint maps from the batch's true colours (trainer.hint_sampling) with a generator seeded by
+Each training step draws hint maps from the batch's true colours (models.hint_sampling) with a generator seeded by
 (seed, step, rank), so an interrupted run resumes with the very hints it would have drawn. Validation measures the
 model twice: with no hints (the plain metrics, comparable with an automatic model's) and with 10 simulated hints per
 photo, drawn once with a fixed seed (the `hints10_` metrics), so the log shows both what the model guesses alone
@@ -15,9 +15,9 @@ import torch
 from models.base import ColorizationNet
 from models.hint_map import with_hint_input
 from models.hint_propagation import HintPropagation, propagate_hint_residuals
+from models.hint_sampling import sample_hint_map
 from models.metric_table import HINTED_PREFIX, METRICS, VALIDATION_HINTS
 from trainer.config import TrainingConfig
-from trainer.hint_sampling import sample_hint_map
 
 
 def make_hint_model(model: ColorizationNet, args: TrainingConfig) -> ColorizationNet:

@@ -20,18 +20,12 @@ from accelerate import Accelerator
 from accelerate.utils import broadcast_object_list, gather_object
 from tqdm.auto import tqdm
 
+from corpus.cutout_set import CutoutSetError, describe, is_cutout_set
+from corpus.dataset_sources import DataError, load_splits
 from trainer.checkpoints import TrainingState, resolve_resume_path
 from trainer.compositing import Compositor
 from trainer.config import TrainingConfig
-from trainer.cutout_set import CutoutSetError, describe, is_cutout_set
-from trainer.data import (
-    ColorizationDataset,
-    CropConfig,
-    DataError,
-    StreamingColorizationDataset,
-    collate,
-    load_splits,
-)
+from trainer.data import ColorizationDataset, CropConfig, StreamingColorizationDataset, collate
 from trainer.validation import Validator
 
 TrainDataset = ColorizationDataset | StreamingColorizationDataset

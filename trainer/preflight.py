@@ -20,9 +20,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+from corpus.dataset_sources import DataError, split_names
 from trainer.config import TrainingConfig
-from trainer.data import DataError, _open_record, is_grayscale
-from trainer.data_sources import split_names
+from trainer.data import _open_record, is_grayscale
 
 GRAYSCALE_SAMPLE = 48  # photos looked at; decoding 48 photos costs well under a second
 GRAYSCALE_REFUSE_SHARE = 0.5  # "mostly grayscale"
@@ -40,7 +40,7 @@ class OutputNotWritable(RuntimeError):
 
 
 def dataset_splits(dataset: str, config: str | None = None) -> list[str] | None:
-    """The split names of any source the trainer reads (`trainer.data_sources.split_names`: image folders, data
+    """The split names of any source the trainer reads (`corpus.dataset_sources.split_names`: image folders, data
     files and shard folders, save_to_disk folders, Hub ids from the cache or network); None when they cannot be
     listed (offline, private, unknown or missing): then there is nothing to say about its splits."""
     try:

@@ -19,8 +19,8 @@ from accelerate import Accelerator
 from accelerate.utils import ProjectConfiguration
 from PIL import Image
 
+from corpus.cutout_set import describe
 from trainer.config import TrainingConfig, loggable
-from trainer.cutout_set import describe
 from trainer.loop import TrainingError
 
 GRID_TAG = "validation/samples"

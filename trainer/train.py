@@ -29,6 +29,7 @@ import torch
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
+from corpus.dataset_sources import DataError
 from models.ab_classes import AbClassHead
 from models.base import ColorizationNet
 from models.hub import load_model, save_model_atomically
@@ -40,7 +41,7 @@ from models.widget_example import write_widget_example
 from trainer.args import parse_args
 from trainer.checkpoints import TrainingState
 from trainer.config import AnyTrainingConfig, ControlNetTrainingConfig, GANTrainingConfig
-from trainer.data import DataError, prior_batches
+from trainer.data import prior_batches
 from trainer.hint_training import (
     HINTED_PREFIX,
     make_hint_model,

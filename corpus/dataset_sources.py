@@ -1,7 +1,11 @@
 """Opens whatever `--dataset` names with the `datasets` library's own builders, and finds its image column.
 
+    train, val, column = load_splits("path/or/hub-id", val_fraction=0.1)  # what training and judge.evaluate read
     rows, column = open_split(resolve_source("shots.parquet"), "train")   # undecoded image column named `column`
     split_names("data/corpus")                                            # ['train', 'validation']
+
+The data layer under the trainer and the evaluation (corpus/ sits below judge/ and trainer/): both open datasets
+here, so a dataset that trains is a dataset that evaluates.
 
 What `--dataset` may name, checked in this order:
 - a folder written by `save_to_disk` (it holds dataset_info.json or dataset_dict.json): `datasets.load_from_disk`;
@@ -398,3 +402,38 @@ def open_split(
 def _as_record(row: dict[str, Any], column: str) -> dict[str, Any]:
     """A path as the record `datasets.Image(decode=False)` makes of it."""
     return {column: {"bytes": None, "path": row[column]}}
+
+
+# --- train and validation splits ----------------------------------------------------------------------------------
+def load_splits(
+    dataset: str,
+    *,
+    dataset_config: str | None = None,
+    split: str = "train",
+    val_split: str | None = None,
+    val_fraction: float = 0.0,
+    image_column: str | None = None,
+    caption_column: str | None = None,
+    streaming: bool = False,
+    max_train_samples: int | None = None,
+    seed: int = 0,
+) -> tuple[Any, Any | None, str]:
+    """(train, validation or None, image column) from any source `resolve_source` accepts (image folder, data file
+    or shards, save_to_disk folder, Hub id). Validation comes from `val_split` or a seeded hold-out."""
+    source = resolve_source(dataset)
+    train, column = open_split(source, split, config=dataset_config, streaming=streaming, image_column=image_column)
+    if caption_column and caption_column not in column_names(train):
+        raise DataError(f"--caption_column '{caption_column}' is not in the dataset; columns: {column_names(train)}.")
+    validation = None
+    if val_split:
+        validation, _ = open_split(source, val_split, config=dataset_config, image_column=column)
+    elif val_fraction > 0:
+        if streaming:
+            raise DataError("--val_fraction needs a map-style dataset; with --streaming pass --val_split instead.")
+        if not 0 < val_fraction < 1:
+            raise DataError(f"--val_fraction must be between 0 and 1, got {val_fraction}.")
+        parts = train.train_test_split(test_size=val_fraction, seed=seed, shuffle=True)
+        train, validation = parts["train"], parts["test"]
+    if max_train_samples is not None:
+        train = train.take(max_train_samples) if streaming else train.select(range(min(max_train_samples, len(train))))
+    return train, validation, column
