@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_import_cycles import import_graph, project_modules
+from test_import_cycles import find_cycle, import_graph, project_modules
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,13 +31,16 @@ ENTRY_POINTS = {
     "space.ratings": "judge.export",  # `python -m space.ratings export`: the ratings CLI is judge.export's
 }
 
-# package -> the other top-level packages its modules may import (models/ knows nothing above itself; the app's
-# backend reaches the ratings through judge/; judge reads datasets and simulated hints the way the trainer does).
+# package -> the other top-level packages its modules may import: a one-way stack (docs/architecture.md),
+#     models  <-  corpus  <-  judge  <-  trainer        space <- models, judge        app <- space, judge, models
+# models/ knows nothing above itself (the simulated user, models.hint_sampling, included); corpus/ is the data layer
+# (the corpus builders, opening any datasets source, the cut-out set format) that the judge and the trainer both read
+# datasets through; the trainer validates with the judge's metrics; the app's backend reaches the ratings via judge/.
 ALLOWED = {
     "models": set(),
-    "trainer": {"models", "judge"},  # validation scores with judge.metrics
-    "judge": {"models", "trainer"},
-    "corpus": {"models", "trainer"},  # the cut-out set's marker file name is the trainer's (trainer.cutout_set)
+    "corpus": {"models"},
+    "judge": {"models", "corpus"},
+    "trainer": {"models", "corpus", "judge"},
     "space": {"models", "judge"},
     "app": {"models", "space", "judge"},
 }
@@ -57,6 +60,29 @@ def test_each_package_imports_only_the_packages_below_it() -> None:
         others = {name for name in imported if name.split(".")[0] not in ALLOWED[package] | {package}}
         wrong += [f"{module} imports {name}" for name in sorted(others)]
     assert not wrong, "; ".join(wrong)
+
+
+def test_no_two_packages_import_each_other_even_through_a_third() -> None:
+    """The package-level graph (every module's imports, thin entry points included) has no cycle: a change low in
+    the stack never needs one higher up, and each package can be read with only the ones below it in mind."""
+    graph = import_graph(project_modules())
+    packages: dict[str, set[str]] = {package: set() for package in ALLOWED}
+    for module, imported in graph.items():
+        package = module.split(".")[0]
+        if package in packages:
+            packages[package] |= {name.split(".")[0] for name in imported} & set(packages) - {package}
+    assert packages["trainer"] >= {"models", "corpus", "judge"}  # the scan saw the stack
+    assert find_cycle(packages) is None, " -> ".join(find_cycle(packages) or [])
+
+
+def test_the_training_flags_are_checked_before_torch_is_imported() -> None:
+    """The flag parser, the configs and the cut-out set reader (`--composite_cutouts` is checked while parsing) stay
+    standard library only, wherever they live, so a wrong flag or `--help` answers without loading torch."""
+    code = "import sys, trainer.args, trainer.config, corpus.cutout_set; print(sorted(sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    heavy = {"torch", "numpy", "PIL", "datasets"} & {name.split(".")[0] for name in ast.literal_eval(result.stdout)}
+    assert not heavy, f"imported while parsing training flags: {sorted(heavy)}"
 
 
 @pytest.mark.parametrize("old", sorted(ENTRY_POINTS))
