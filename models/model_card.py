@@ -23,11 +23,14 @@ from models.metric_table import HINTED_PREFIX, METRICS, VALIDATION_HINTS
 METRIC_LABELS = {name: metric.hub_name for name, metric in METRICS.items()}
 
 
-def metric_label(metric: str) -> str:
-    """The card's name for a validation metric, hinted ones included (their base metric's name, then the hints)."""
+def metric_label(metric: str, hint_loss: str | None = None) -> str:
+    """The card's name for a validation metric, hinted ones included (their base metric's name, then the hints and
+    what was scored: the output as served, after the hint propagation, when the trainer recorded `hint_loss: served`;
+    the network alone otherwise, as models trained before that setting existed were validated)."""
     if metric.startswith(HINTED_PREFIX):
         base = metric.removeprefix(HINTED_PREFIX)
-        return f"{METRIC_LABELS.get(base, base)}, with {VALIDATION_HINTS} simulated colour points (network alone)"
+        scored = "as served, with the hint propagation" if hint_loss == "served" else "network alone"
+        return f"{METRIC_LABELS.get(base, base)}, with {VALIDATION_HINTS} simulated colour points ({scored})"
     return METRIC_LABELS.get(metric, metric)
 
 
@@ -100,7 +103,7 @@ def eval_results(info: dict[str, Any]) -> list[EvalResult] | None:
             dataset_name=describe_dataset(dataset),
             dataset_split=split,
             metric_type=metric,
-            metric_name=metric_label(metric),
+            metric_name=metric_label(metric, info.get("hint_loss")),
             metric_value=round(float(value), 4),
         )
         for metric, value in sorted(values.items())

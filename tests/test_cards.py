@@ -67,7 +67,9 @@ def _saved_card(model, folder: Path) -> ModelCard:
     return card
 
 
-def _check_model_index(card: ModelCard, *, metrics: dict, dataset_type: str, dataset_name: str) -> None:
+def _check_model_index(
+    card: ModelCard, *, metrics: dict, dataset_type: str, dataset_name: str, hint_loss: str | None = None
+) -> None:
     results = card.data.eval_results
     assert results, "no model-index results"
     assert {r.metric_type: r.metric_value for r in results} == pytest.approx(metrics, abs=1e-4)
@@ -75,7 +77,7 @@ def _check_model_index(card: ModelCard, *, metrics: dict, dataset_type: str, dat
         assert result.task_type == "image-to-image"
         assert result.dataset_type == dataset_type and result.dataset_name == dataset_name
         assert result.dataset_split == "validation"
-        assert result.metric_name == metric_label(result.metric_type)
+        assert result.metric_name == metric_label(result.metric_type, hint_loss)
         if result.metric_type.startswith("hints10_"):  # a hint model: named after its base metric, with the points
             assert result.metric_name.startswith(METRIC_LABELS[result.metric_type.removeprefix("hints10_")])
     # The raw front matter has what the Hub's evaluation widget reads.
@@ -101,7 +103,11 @@ def test_bundled_models_render_cards_with_model_index_and_no_local_dataset_id(fo
         metrics=model_metrics,
         dataset_type="colorlab-open-photo-corpus",
         dataset_name="ColorLab open photo corpus",
+        hint_loss=training.get("hint_loss"),
     )
+    if "hints10_ciede2000" in model_metrics:  # the bundled hint model was validated on what users get
+        assert training["hint_loss"] == "served"
+        assert all("as served" in r.metric_name for r in card.data.eval_results if r.metric_type.startswith("hints10"))
     assert "## Limitations" in card.text and "## Validation metrics" in card.text
 
 

@@ -100,7 +100,9 @@ def test_hint_loss_chooses_what_validation_scores(tmp_path, photos):
     scores = {}
     for loss in ("served", "network"):
         out = run_trainer(_tiny_unet(photos, tmp_path / loss, *extra, "--hint_loss", loss))
-        (row,) = [v for k, v in load_model(out).card_data["metrics"].items() if "baseline" not in k]
+        saved = load_model(out)
+        assert saved.card_data["hint_loss"] == loss  # the card labels the hinted metrics by it
+        (row,) = [v for k, v in saved.card_data["metrics"].items() if "baseline" not in k]
         scores[loss] = row[HINTED_PREFIX + "ciede2000"]
     # the served output has each hint's colour spread over its region: far closer to the truth than an untrained
     # network's own output

@@ -369,6 +369,8 @@ def write_output(
             else "."
         ),
     )
+    if model.takes_hints:  # what its hinted validation metrics scored (models.model_card labels them by it)
+        model.card_data["hint_loss"] = args.hint_loss
     model.card_data.pop("metrics", None)  # validation labels the live generator's with the best step, not ours
     # The metrics and sample grid of the validation at the step whose weights are saved.
     label = f"model (step {output_step})"
