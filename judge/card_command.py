@@ -6,6 +6,7 @@ sentence and exit status 2, and nothing is changed unless the save succeeds."""
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -71,3 +72,19 @@ def run_card_command(
 def _fail(sentence: str) -> int:
     print(f"error: {sentence}", file=sys.stderr)
     return 2
+
+
+def evaluate_command(report: dict[str, Any], name: str, source: str | None, flags: str) -> str:
+    """The `judge.evaluate` command line that reproduces model `name`'s part of `report` (the model named by `source`,
+    default the report's path for it), with the result's own `flags` (e.g. "--sweep 128,192")."""
+    config = report.get("config", {})
+    source = source or config.get("sources", {}).get(name, name)
+    return (
+        f"python -m judge.evaluate --models {shlex.quote(str(source))} --dataset {config.get('dataset', '?')} "
+        f"--split {config.get('split', 'validation')} --image_size {config.get('image_size', '?')} {flags}"
+    )
+
+
+def rounded_rows(rows: dict[Any, dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """A result's rows keyed by text (JSON keys), each metric rounded as the card shows it."""
+    return {str(key): {metric: round(float(value), 4) for metric, value in row.items()} for key, row in rows.items()}

@@ -13,11 +13,10 @@ from it, so a re-save keeps it), and the model is re-saved through the atomic wr
 
 from __future__ import annotations
 
-import shlex
 import sys
 from typing import Any
 
-from judge.card_command import run_card_command
+from judge.card_command import evaluate_command, rounded_rows, run_card_command
 from models.base import ColorizationNet
 
 
@@ -35,16 +34,9 @@ def hint_curve_for_card(report: dict[str, Any], name: str, *, source: str | None
         known = ", ".join(hint_models) or "none (no model of that report takes hints)"
         raise ValueError(f"the hint curve has no model named {name!r}; pass --name with one of: {known}.")
     config = report.get("config", {})
-    source = source or config.get("sources", {}).get(name, name)
-    command = (
-        f"python -m judge.evaluate --models {shlex.quote(str(source))} --dataset {config.get('dataset', '?')} "
-        f"--split {config.get('split', 'validation')} --image_size {config.get('image_size', '?')} "
-        f"--hints {','.join(str(c) for c in curve['counts'])} --seed {curve['seed']}"
-    )
-    counts = {
-        str(count): {metric: round(float(value), 4) for metric, value in row.items()}
-        for count, row in curve["models"][name]["counts"].items()
-    }
+    counts_flag = ",".join(str(c) for c in curve["counts"])
+    command = evaluate_command(report, name, source, f"--hints {counts_flag} --seed {curve['seed']}")
+    counts = rounded_rows(curve["models"][name]["counts"])
     bars = {
         key: (round(float(value), 4) if isinstance(value, float) else value)
         for key, value in curve["bars"][name].items()

@@ -12,11 +12,10 @@ through the atomic writer in its own dtype.
 
 from __future__ import annotations
 
-import shlex
 import sys
 from typing import Any
 
-from judge.card_command import run_card_command
+from judge.card_command import evaluate_command, rounded_rows, run_card_command
 
 
 def sweep_for_card(report: dict[str, Any], name: str, *, source: str | None = None) -> dict[str, Any]:
@@ -28,19 +27,10 @@ def sweep_for_card(report: dict[str, Any], name: str, *, source: str | None = No
     if name not in sweep["models"]:
         known = ", ".join(m for m in sweep["models"] if m != "grayscale")
         raise ValueError(f"the sweep has no model named {name!r}; pass --name with one of: {known}.")
-    config = report.get("config", {})
     gray = sweep["models"].get("grayscale", {})
     gray_ciede = next(iter(gray.values()))["ciede2000"] if gray else None  # None: JSON has no NaN
-    source = source or config.get("sources", {}).get(name, name)
-    command = (
-        f"python -m judge.evaluate --models {shlex.quote(str(source))} --dataset {config.get('dataset', '?')} "
-        f"--split {config.get('split', 'validation')} --image_size {config.get('image_size', '?')} "
-        f"--sweep {','.join(str(s) for s in sweep['sizes'])}"
-    )
-    sizes = {
-        str(size): {metric: round(float(value), 4) for metric, value in row.items()}
-        for size, row in sweep["models"][name].items()
-    }
+    command = evaluate_command(report, name, source, "--sweep " + ",".join(str(s) for s in sweep["sizes"]))
+    sizes = rounded_rows(sweep["models"][name])
     return {"command": command, "gray_ciede2000": gray_ciede, "sizes": sizes}
 
 

@@ -59,6 +59,14 @@ class HintPropagation:
         return asdict(self)
 
 
+def saved_propagation(model: Any) -> HintPropagation | None:
+    """The propagation a network is served with: a hint model's saved `colorlab.hint_propagation` (None for a model
+    without hint inputs, or with the setting turned off). The pipeline and the trainer's served loss both read it."""
+    if not model.takes_hints:
+        return None
+    return HintPropagation.from_config(model.colorlab.get("hint_propagation"))
+
+
 def propagate_hint_residuals(
     l_norm: torch.Tensor, ab_norm: torch.Tensor, hint_map: torch.Tensor, settings: HintPropagation
 ) -> torch.Tensor:

@@ -26,7 +26,7 @@ from models.colorizer import (  # re-exported: the pipeline's names as callers k
     ProgressCallback,
     prepare_image,
 )
-from models.hint_propagation import HintPropagation, propagate_hint_residuals
+from models.hint_propagation import propagate_hint_residuals, saved_propagation
 
 __all__ = ["DEFAULT_WORKING_SIZE", "Colorizer", "NetworkColorizer", "PreparedImage", "prepare_image"]
 
@@ -40,9 +40,7 @@ class NetworkColorizer(Colorizer):
         super().__init__(name=name or type(model).__name__, card=card, device=device)
         self.model = model.to(self.device).eval()
         # A hint model's saved setting: spread the residual at each hint after the forward pass (or None: off).
-        self.hint_propagation = (
-            HintPropagation.from_config(model.colorlab.get("hint_propagation")) if model.takes_hints else None
-        )
+        self.hint_propagation = saved_propagation(model)
 
     @property
     def native_working_size(self) -> int:

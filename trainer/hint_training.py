@@ -14,7 +14,7 @@ import torch
 
 from models.base import ColorizationNet
 from models.hint_map import with_hint_input
-from models.hint_propagation import HintPropagation, propagate_hint_residuals
+from models.hint_propagation import HintPropagation, propagate_hint_residuals, saved_propagation
 from models.hint_sampling import sample_hint_map
 from models.metric_table import HINTED_PREFIX, METRICS, VALIDATION_HINTS
 from trainer.config import TrainingConfig
@@ -39,9 +39,7 @@ def served_propagation(model: ColorizationNet, config: TrainingConfig) -> HintPr
     learned to match each point itself, which left the propagation no residual to spread, and the pair coloured
     worse with 10 points than the same network with untrained hint inputs (docs/colour-quality.md). Through the
     propagation, the loss sees what users see and the network learns what to add to the spread."""
-    if not model.takes_hints or config.hint_loss != "served":
-        return None
-    return HintPropagation.from_config(model.colorlab.get("hint_propagation"))
+    return saved_propagation(model) if config.hint_loss == "served" else None
 
 
 def served_ab(
