@@ -164,6 +164,24 @@ class _UNetHeadMixin:
         return AbClassHead.decode(logits, temperature=self.temperature, size=l_norm.shape[-2:])
 
 
+class GlobalContext(nn.Module):
+    """Iizuka et al. (2016)'s global fusion, in its smallest form: the bottleneck's average over the whole image,
+    through a two-layer MLP, added back to every position as a per-channel bias.
+
+    A convolutional U-Net sees a neighbourhood, not the scene; most of its colour error on unseen photos is the
+    photo's overall cast (sunset, overcast, lawn, sea), which is a property of the whole image. The last layer
+    starts at zero, so a trained U-Net grown with this block colorizes exactly as before its first step."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(channels, channels), nn.ReLU(), nn.Linear(channels, channels))
+        nn.init.zeros_(self.mlp[-1].weight)
+        nn.init.zeros_(self.mlp[-1].bias)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return features + self.mlp(features.mean(dim=(2, 3)))[..., None, None]
+
+
 class _DoubleConv(nn.Sequential):
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__(*_conv_bn_relu(in_channels, out_channels), *_conv_bn_relu(out_channels, out_channels))
@@ -184,11 +202,13 @@ class PlainUNet(_UNetHeadMixin, ColorizationNet):
         prior_correction: float = 0.0,
         class_weights: list[float] | None = None,
         hints: bool = False,
+        global_context: bool = False,
     ) -> None:
         super().__init__(hints=hints)
         self.depth = depth
         widths = [width * 2**level for level in range(depth + 1)]
         self.stem = _DoubleConv(self.input_channels, widths[0])
+        self.global_context = GlobalContext(widths[-1]) if global_context else None
         self.downs = nn.ModuleList(_DoubleConv(widths[i], widths[i + 1]) for i in range(depth))
         self.ups = nn.ModuleList(nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2) for i in range(depth))
         self.merges = nn.ModuleList(_DoubleConv(widths[i] * 2, widths[i]) for i in range(depth))
@@ -212,6 +232,8 @@ class PlainUNet(_UNetHeadMixin, ColorizationNet):
         for down in self.downs:
             skips.append(down(self.pool(skips[-1])))
         x = skips.pop()
+        if self.global_context is not None:
+            x = self.global_context(x)
         for level in reversed(range(self.depth)):
             x = self.merges[level](torch.cat([skips.pop(), self.ups[level](x)], dim=1))
         return self._head_output(x, l_norm, return_logits=return_logits)

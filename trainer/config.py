@@ -96,7 +96,8 @@ class TrainingConfig:
     )
     model_overrides: dict[str, Any] = option(  # noqa: RUF009 - option() gives a list or dict a default_factory
         {},
-        "JSON object of constructor arguments for --model, e.g. '{\"depth\": 7}'.",
+        "JSON object of constructor arguments for --model, e.g. '{\"depth\": 7}'. With --init_from they may only add "
+        "blocks to the trained network, e.g. '{\"global_context\": true}'.",
         group=MODEL,
         parse=json_object,
     )

@@ -1,4 +1,5 @@
-"""Every training loss: reconstruction (L1, MSE, SSIM, VGG perceptual, colour classes, combined by weights) and GAN.
+"""Every training loss: reconstruction (L1, Huber, MSE, SSIM, CIEDE2000, VGG perceptual, colour classes, combined by
+weights) and GAN.
 
     criterion = ReconstructionLoss.from_spec("l1:1,ssim:0.5", perceptual_weights=None)
     loss, parts = criterion(l_norm, pred_ab, target_ab)
@@ -24,10 +25,11 @@ from torch import nn
 
 from models.ab_classes import class_prior, rebalanced_cross_entropy, rebalancing_weights
 from models.base import check_tensor_shapes
-from models.color import model_space_to_rgb
+from models.color import AB_SCALE, L_SCALE, model_space_to_rgb
+from models.color_difference import ciede2000
 
 GanMode = Literal["vanilla", "lsgan", "hinge"]
-LOSS_NAMES = ("l1", "huber", "mse", "ssim", "perceptual", "classes")
+LOSS_NAMES = ("l1", "huber", "mse", "ssim", "perceptual", "classes", "ciede2000")
 HUBER_DELTA = 0.1  # in normalised ab (x110 = 11 ab units): L2 near the truth, L1 for the ambiguous large errors
 
 
@@ -62,6 +64,17 @@ def ssim_map(x: torch.Tensor, y: torch.Tensor, *, data_range: float = 2.0, windo
     sigma_y = blur(y * y) - mu_y**2
     sigma_xy = blur(x * y) - mu_x * mu_y
     return ((2 * mu_x * mu_y + c1) * (2 * sigma_xy + c2)) / ((mu_x**2 + mu_y**2 + c1) * (sigma_x + sigma_y + c2))
+
+
+def ciede2000_loss(l_norm: torch.Tensor, pred_ab: torch.Tensor, target_ab: torch.Tensor) -> torch.Tensor:
+    """Mean CIEDE2000 (in its own units, ~2.3 = just noticeable) between (L, predicted ab) and (L, true ab).
+
+    The metric evaluation ranks colorizers by. Unlike L1 on ab, it forgives a chroma error more where the colour
+    is saturated (S_C = 1 + 0.045 C) and weighs hue and chroma apart; computed in fp32 whatever the autocast."""
+    lightness = (l_norm.float() + 1.0) * L_SCALE
+    pred = torch.cat([lightness, pred_ab.float() * AB_SCALE], dim=1)
+    target = torch.cat([lightness, target_ab.float() * AB_SCALE], dim=1)
+    return ciede2000(pred, target).mean()
 
 
 def parse_loss_spec(spec: str) -> dict[str, float]:
@@ -202,6 +215,8 @@ class ReconstructionLoss(nn.Module):
             parts["mse"] = F.mse_loss(pred_ab, target_ab)
         if "ssim" in self.weights:
             parts["ssim"] = 1.0 - ssim(pred_ab, target_ab)
+        if "ciede2000" in self.weights:
+            parts["ciede2000"] = ciede2000_loss(l_norm, pred_ab, target_ab)
         if "perceptual" in self.weights and self.vgg is not None:
             pred_rgb = model_space_to_rgb(l_norm, pred_ab)
             with torch.no_grad():

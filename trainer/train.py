@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 from corpus.dataset_sources import DataError
 from models.ab_classes import AbClassHead
 from models.base import ColorizationNet
+from models.grow import with_overrides
 from models.hub import load_model, save_model_atomically
 from models.hub_files import WEIGHTS_NAME
 from models.pipeline import NetworkColorizer
@@ -82,7 +83,8 @@ def build_generator(args: GANTrainingConfig) -> ColorizationNet:
         # The starting weights' card facts (title, notes, sweep, metrics) describe another model: keep only which
         # variant it is and where this run started from; this run writes its own facts.
         model.card_data = {"variant": model.card_data.get("variant", args.model), "init_from": args.init_from}
-        return make_hint_model(model, args)
+        # overrides grow the trained network (e.g. a global-context block) and keep every weight it has
+        return make_hint_model(with_overrides(model, args.model_overrides), args)
     return make_hint_model(create_model(args.model, **args.model_overrides), args)
 
 
