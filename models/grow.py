@@ -33,7 +33,8 @@ def with_overrides(model: ColorizationNet, overrides: dict[str, Any]) -> Coloriz
     if dropped or reshaped:
         changed = ", ".join((dropped + reshaped)[:3])
         raise ValueError(
-            f"--model_overrides {overrides} would drop or reshape trained weights of the --init_from model ({changed}); "
+            f"--model_overrides {overrides} would drop or reshape trained weights of the --init_from model "
+            f"({changed}); "
             "with --init_from, overrides may only add blocks (e.g. global_context): train from scratch to change "
             "the architecture."
         )
