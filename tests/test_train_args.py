@@ -24,6 +24,7 @@ GROUP_TITLES = [  # by family: the shared groups, then GAN, then diffusion
     "shared: optimisation",
     "shared: validation, logging and checkpoints",
     "shared: Hugging Face Hub",
+    "pix2pix and baselines: the generator, its losses and the output model",
     "GAN: the discriminator (pix2pix models, or any model with --discriminator patchgan)",
     "GAN: adversarial loss and schedule",
     "diffusion (--model controlnet)",
@@ -75,7 +76,10 @@ def test_each_family_declares_each_field_once_with_its_flag() -> None:
     gan = {field.name for field in GANTrainingConfig.own_fields()}
     diffusion = {field.name for field in ControlNetTrainingConfig.own_fields()}
     assert not shared & gan and not shared & diffusion and not gan & diffusion
-    assert len(gan) == 12 and diffusion == {"base_model", "proportion_empty_prompts", "num_validation_samples"}
+    assert len(gan) == 19 and diffusion == {"base_model", "proportion_empty_prompts", "num_validation_samples"}
+    # what the ControlNet cannot use (a fixed architecture and loss, always its last weights) is not shared
+    generator = {"model_overrides", "hints", "hint_loss", "losses", "class_rebalancing", "perceptual_weights"}
+    assert generator | {"final_model"} <= gan
     flags = {action.dest for action in _build_parser()._actions} - {"help"}
     assert flags == shared | gan | diffusion
     for field in dataclasses.fields(GANTrainingConfig) + dataclasses.fields(ControlNetTrainingConfig):
@@ -101,8 +105,8 @@ def test_the_model_picks_the_family_and_the_config_is_typed() -> None:
     [
         (
             ["--config", "controlnet_tiny", "--lambda_l1", "10"],
-            "--lambda_l1 applies only to GAN training (pix2pix models, or a baseline with --discriminator patchgan); "
-            "remove it",
+            "--lambda_l1 applies only to pix2pix models and the regression baselines; remove it, or pick a registry "
+            "--model (--model controlnet trains a diffusion colorizer)",
         ),
         (
             ["--model", "pix2pix_tiny", "--base_model", "tiny", "--num_validation_samples", "3"],
@@ -111,7 +115,9 @@ def test_the_model_picks_the_family_and_the_config_is_typed() -> None:
         ),
         (
             ["--config", "tiny", "--model", "controlnet", "--base_model", "tiny"],
-            "tiny sets d_layers, d_width, d_start_step, which apply only to GAN training",
+            "tiny sets d_layers, d_width, d_start_step, which apply only to pix2pix models and the regression "
+            "baselines, not to --model controlnet; use a controlnet preset such as controlnet_tiny, or remove them "
+            "from the preset",
         ),
         (
             ["--config", "controlnet_tiny", "--model", "pix2pix_tiny"],
@@ -136,6 +142,70 @@ def test_the_model_picks_the_family_and_the_config_is_typed() -> None:
 )
 def test_flags_and_preset_keys_of_another_family_are_refused(capsys, argv, message) -> None:
     assert message in _refused(capsys, ["--dataset", "photos", *argv])
+
+
+# The ControlNet has a fixed architecture, trains on the noise-prediction loss and always outputs its last weights:
+# these shared-looking flags would do nothing for it.
+CONTROLNET_IGNORES = "apply only to pix2pix models and the regression baselines"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--losses", "l1:1,ssim:0.5"],
+            "--losses applies only to pix2pix models and the regression baselines; remove it, or pick a registry "
+            "--model (--model controlnet trains a diffusion colorizer)",
+        ),
+        (["--hints"], "--hints applies only to pix2pix models and the regression baselines; remove it"),
+        (["--model_overrides", '{"depth": 7}'], "--model_overrides applies only to pix2pix models"),
+        (["--final_model", "last"], "--final_model applies only to pix2pix models and the regression baselines"),
+        (["--hint_loss", "network"], "--hint_loss applies only to pix2pix models"),
+        (["--perceptual_weights", "vgg16.pth", "--class_rebalancing", "0.3"], f"{CONTROLNET_IGNORES}; remove them"),
+    ],
+)
+def test_generator_flags_are_refused_for_controlnet(capsys, argv, message) -> None:
+    error = _refused(capsys, ["--config", "controlnet_tiny", "--dataset", "photos", *argv])
+    assert message in error
+
+
+def test_a_gan_presets_generator_keys_are_refused_for_controlnet(capsys) -> None:
+    argv = ["--config", "colour_l1", "--dataset", "photos", "--model", "controlnet", "--base_model", "tiny"]
+    assert (
+        "colour_l1 sets model_overrides, losses, final_model, discriminator, which apply only to pix2pix models and "
+        "the regression baselines, not to --model controlnet; use a controlnet preset such as controlnet_tiny"
+    ) in _refused(capsys, argv)
+
+
+def test_generator_flags_still_work_for_a_model_without_a_discriminator() -> None:
+    argv = ["--dataset", "photos", "--model", "unet_tiny", "--losses", "l1:1,ssim:0.5", "--final_model", "last"]
+    args = parse_args([*argv, "--model_overrides", '{"width": 8}', "--hints", "--hint_loss", "network"])
+    assert not args.trains_discriminator
+    assert (args.losses, args.final_model, args.model_overrides) == ("l1:1,ssim:0.5", "last", {"width": 8})
+    assert (args.hints, args.hint_loss) == (True, "network")
+    grow = ["--dataset", "photos", "--model", "unet_tiny", "--init_from", "weights/colour_l1"]
+    assert parse_args([*grow, "--model_overrides", '{"global_context": true}']).model_overrides == {
+        "global_context": True
+    }
+
+
+def test_hint_loss_without_hints_is_refused(tmp_path, capsys) -> None:
+    error = _refused(capsys, ["--dataset", "photos", "--model", "unet_tiny", "--hint_loss", "network"])
+    assert error.endswith(
+        "error: --hint_loss network applies only to a hint model, and this run trains none (no --hints); pass "
+        "--hints to train one, or remove --hint_loss"
+    )
+    preset = tmp_path / "mine.yaml"
+    preset.write_text("model: unet_tiny\nhint_loss: served\n")
+    error = _refused(capsys, ["--config", str(preset), "--dataset", "photos"])
+    assert error.endswith(
+        f"error: {preset} sets hint_loss, which applies only to a hint model, and this run trains none (neither "
+        "hints: true nor --hints); pass --hints or add hints: true to the preset, or remove hint_loss from it"
+    )
+    # the default is no choice, and with --hints (typed or from the preset) the flag means something
+    assert parse_args(["--dataset", "photos", "--model", "unet_tiny"]).hint_loss == "served"
+    assert parse_args(["--config", str(preset), "--dataset", "photos", "--hints"]).hint_loss == "served"
+    assert parse_args(["--config", "colour_hints", "--dataset", "photos", "--hint_loss", "network"]).hints
 
 
 def test_gan_keys_of_a_preset_pass_for_a_model_without_a_discriminator() -> None:

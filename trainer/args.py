@@ -7,8 +7,9 @@
 The parser is generated from the config dataclasses (each field's type, default, help text and group), so a flag is
 declared once. Flags follow the diffusers example trainers wherever the meaning is the same (`--two_words`;
 `--two-words` is accepted too). A preset sets defaults; anything given on the command line wins. `--model` picks
-the family (`controlnet`: diffusion, anything else: GAN training); a flag or preset key of the other family, or a
-GAN flag typed for a run without a discriminator, would silently do nothing, so it is refused. Argument problems,
+the family (`controlnet`: diffusion, anything else: pix2pix and the baselines); a flag or preset key of the other
+family, a GAN flag typed for a run without a discriminator, or `--hint_loss` for a run without `--hints` would
+silently do nothing, so it is refused. Argument problems,
 a preset's included (argparse checks `choices` and types only for values typed on the command line), are reported
 before any model or data is loaded, in one sentence that names the valid values.
 """
@@ -47,8 +48,9 @@ __all__ = ["CONFIG_DIR", "TRACKER_PACKAGES", "loggable", "parse_args"]
 CONFIG_DIR = Path(__file__).parent / "configs"
 DESCRIPTION = (
     "Train a ColorLab colorizer: pix2pix cGAN, a regression baseline or the ControlNet diffusion colorizer. The "
-    "shared flags apply to every model; the GAN flags to pix2pix models and the baselines (when a discriminator "
-    "trains), the diffusion flags to --model controlnet; a flag of another family is refused."
+    "shared flags apply to every model; the generator flags to pix2pix models and the baselines, the GAN flags to "
+    "them when a discriminator trains, the diffusion flags to --model controlnet; a flag of another family is "
+    "refused."
 )
 
 
@@ -163,6 +165,7 @@ def parse_args(argv: list[str] | None = None) -> AnyTrainingConfig:
     config = family(**{field.name: getattr(namespace, field.name) for field in dataclasses.fields(family)})
     if isinstance(config, GANTrainingConfig):
         _check_discriminator_flags(parser, config, typed)
+        _check_hint_loss(parser, config, preset, config_name, typed)
     _validate(parser, config)
     return config
 
@@ -281,7 +284,9 @@ def _check_discriminator_flags(parser: argparse.ArgumentParser, config: GANTrain
         return
     exempt = set(config.SWITCHES) if config.lambda_gan <= 0 else {"discriminator"}
     flags = [
-        field.name for field in GANTrainingConfig.own_fields() if field.name in typed and field.name not in exempt
+        field.name
+        for field in GANTrainingConfig.discriminator_fields()
+        if field.name in typed and field.name not in exempt
     ]
     if flags:
         listed, verb = _names(flags, "--")
@@ -290,6 +295,29 @@ def _check_discriminator_flags(parser: argparse.ArgumentParser, config: GANTrain
         parser.error(
             f"{listed} {verb} only to GAN training, and this run trains no discriminator ({reason}); remove {pronoun} "
             f"or {fix}"
+        )
+
+
+def _check_hint_loss(
+    parser: argparse.ArgumentParser,
+    config: GANTrainingConfig,
+    preset: dict[str, Any],
+    config_name: str | None,
+    typed: set[str],
+) -> None:
+    """Refuse --hint_loss (typed or a preset key) for a run that trains no hint model: it chooses what a hint model's
+    loss sees, and would silently do nothing. Its default is not a choice, so it passes."""
+    if config.hints:
+        return
+    if "hint_loss" in typed:
+        parser.error(
+            f"--hint_loss {config.hint_loss} applies only to a hint model, and this run trains none (no --hints); "
+            "pass --hints to train one, or remove --hint_loss"
+        )
+    if "hint_loss" in preset:
+        parser.error(
+            f"{config_name} sets hint_loss, which applies only to a hint model, and this run trains none (neither "
+            "hints: true nor --hints); pass --hints or add hints: true to the preset, or remove hint_loss from it"
         )
 
 
@@ -326,7 +354,7 @@ def _validate(parser: argparse.ArgumentParser, args: AnyTrainingConfig) -> None:
         parser.error(f"--logging_steps must be at least 1, got {args.logging_steps}")
     if args.max_resolution is not None and args.max_resolution < args.resolution:
         parser.error(f"--max_resolution ({args.max_resolution}) must be at least --resolution ({args.resolution})")
-    if not 0 <= args.class_rebalancing <= 1:
+    if isinstance(args, GANTrainingConfig) and not 0 <= args.class_rebalancing <= 1:
         parser.error(f"--class_rebalancing must be between 0 and 1, got {args.class_rebalancing}")
     if not 0 < args.crop_scale[0] <= args.crop_scale[1] <= 1:
         parser.error(f"--crop_scale must satisfy 0 < MIN <= MAX <= 1, got {args.crop_scale}")
@@ -351,6 +379,12 @@ def _validate(parser: argparse.ArgumentParser, args: AnyTrainingConfig) -> None:
             parser.error(str(error))
     if args.hub_token is None:
         args.hub_token = os.environ.get("HF_TOKEN")
+    if isinstance(args, GANTrainingConfig):
+        _check_losses(parser, args)
+    _check_model(parser, args)
+
+
+def _check_losses(parser: argparse.ArgumentParser, args: GANTrainingConfig) -> None:
     if "perceptual" in args.losses and not args.perceptual_weights:
         parser.error(
             "the perceptual loss needs ImageNet VGG16 weights: pass --perceptual_weights vgg16.pth (none can be "
@@ -358,11 +392,9 @@ def _validate(parser: argparse.ArgumentParser, args: AnyTrainingConfig) -> None:
         )
     if args.perceptual_weights and not Path(args.perceptual_weights).is_file():
         parser.error(f"--perceptual_weights {args.perceptual_weights} does not exist")
-    if args.model != CONTROLNET:
-        from trainer.losses import parse_loss_spec  # torch: only once the cheap checks passed
+    from trainer.losses import parse_loss_spec  # torch: only once the cheap checks passed
 
-        try:
-            parse_loss_spec(args.losses)
-        except ValueError as error:
-            parser.error(str(error).rstrip("."))
-    _check_model(parser, args)
+    try:
+        parse_loss_spec(args.losses)
+    except ValueError as error:
+        parser.error(str(error).rstrip("."))

@@ -8,9 +8,14 @@ Three layers, by inheritance so every field keeps its flag's name as a flat attr
 Namespace had it: the tracker's hyper-parameters, the card and resume read the same names):
 
 - `TrainingConfig`: what every family uses (model, data, optimisation, validation / logging / checkpoints, Hub);
-- `GANTrainingConfig(TrainingConfig)`: `trainer/train.py`'s family, pix2pix models and the regression baselines,
+- `GANTrainingConfig(TrainingConfig)`: `trainer/train.py`'s family, pix2pix models and the regression baselines:
+  the generator's fields (`--model_overrides`, `--hints`, `--losses`, `--final_model`, ...: the ControlNet has a
+  fixed architecture, a fixed noise-prediction loss and always outputs its last weights, so it would ignore them),
   plus the discriminator and adversarial-loss fields (which matter only when a discriminator trains);
 - `ControlNetTrainingConfig(TrainingConfig)`: `--model controlnet`, plus the diffusion fields.
+
+A field every family does not use belongs to its family's class: trainer.args then refuses it, typed or in a preset,
+for the other family, rather than let it silently do nothing.
 
 Each field carries its flag's help text, argparse group, and (where needed) choices, value parser, nargs and
 metavar in its metadata (`option(...)`); trainer.args generates the parser, `--help` and the checks from these
@@ -42,6 +47,7 @@ MODEL, DATA, OPTIMISATION, LOGGING, HUB = (
     "shared: validation, logging and checkpoints",
     "shared: Hugging Face Hub",
 )
+GAN_GENERATOR = "pix2pix and baselines: the generator, its losses and the output model"
 GAN_DISCRIMINATOR = "GAN: the discriminator (pix2pix models, or any model with --discriminator patchgan)"
 GAN_LOSS = "GAN: adversarial loss and schedule"
 DIFFUSION = "diffusion (--model controlnet)"
@@ -82,7 +88,7 @@ def option(
 class TrainingConfig:
     """The fields every model family trains with (see the module docstring)."""
 
-    #: shown in --help as the family's name, and in the sentence that refuses another family's flags
+    #: the family's name in the sentence that refuses its flags for another family's --model
     FAMILY: ClassVar[str] = "shared"
 
     config: str | None = option(
@@ -94,29 +100,8 @@ class TrainingConfig:
         "Registry name (see models.registry.list_models) or 'controlnet'; picks the family of the other flags.",
         group=MODEL,
     )
-    model_overrides: dict[str, Any] = option(  # noqa: RUF009 - option() gives a list or dict a default_factory
-        {},
-        "JSON object of constructor arguments for --model, e.g. '{\"depth\": 7}'. With --init_from they may only add "
-        "blocks to the trained network, e.g. '{\"global_context\": true}'.",
-        group=MODEL,
-        parse=json_object,
-    )
     init_from: str | None = option(
         None, "Start the generator from a saved colorizer folder (e.g. an L1 pretrain).", group=MODEL
-    )
-    hints: bool = option(
-        False,
-        "Build the colorizer to take colour hints (L + a hint map; trained on points sampled from the true colours). "
-        "With --init_from an automatic model, its weights are kept and the new hint inputs start at zero.",
-        group=MODEL,
-    )
-    hint_loss: str = option(
-        "served",
-        "With --hints, what the loss and validation see: 'served', the output after the model's hint propagation "
-        "(models.hint_propagation), as the app and the CLI give it to users, so the network learns what to add to "
-        "the spread; or 'network', the network's output alone.",
-        group=MODEL,
-        choices=HINT_LOSSES,
     )
     # --- data
     dataset: str | None = option(
@@ -190,18 +175,6 @@ class TrainingConfig:
         choices=SCHEDULER_NAMES,
     )
     lr_warmup_steps: int = option(0, "Linear warm-up steps (not used by 'constant').", group=OPTIMISATION)
-    losses: str = option(
-        "l1", "Reconstruction losses with weights: 'l1', 'mse', 'l1:1,ssim:0.5', ...", group=OPTIMISATION
-    )
-    class_rebalancing: float = option(
-        0.5,
-        "'classes' loss: lambda in Zhang et al.'s weights ((1 - lambda) * prior + lambda / Q)^-1; 1 = no "
-        "rebalancing, 0 = full inverse frequency (the paper uses 0.5).",
-        group=OPTIMISATION,
-    )
-    perceptual_weights: str | None = option(
-        None, "torchvision VGG16 state dict file for the perceptual loss.", group=OPTIMISATION
-    )
     ema_decay: float = option(0.0, "Keep an EMA of G with this decay (e.g. 0.999); 0 disables.", group=OPTIMISATION)
     max_grad_norm: float = option(0.0, "Clip gradients to this norm (0 disables).", group=OPTIMISATION)
     max_nonfinite_steps: int = option(5, "Stop after this many NaN/inf steps in a row.", group=OPTIMISATION)
@@ -229,9 +202,6 @@ class TrainingConfig:
     checkpointing_steps: int = option(500, "Save a resumable checkpoint every N steps (0: never).", group=LOGGING)
     checkpoints_total_limit: int | None = option(None, "Keep only the newest N checkpoints.", group=LOGGING)
     resume_from_checkpoint: str | None = option(None, "'latest' or a checkpoint folder.", group=LOGGING)
-    final_model: str = option(
-        "best", "Which generator becomes the output model.", group=LOGGING, choices=("best", "last")
-    )
     save_dtype: str = option("fp32", "dtype of the saved output weights.", group=LOGGING, choices=("fp32", "fp16"))
     report_to: str = option(
         "tensorboard",
@@ -267,10 +237,51 @@ class TrainingConfig:
 class GANTrainingConfig(TrainingConfig):
     """trainer/train.py's family: pix2pix models (a PatchGAN by default) and the regression baselines (none)."""
 
-    FAMILY: ClassVar[str] = "GAN training (pix2pix models, or a baseline with --discriminator patchgan)"
+    FAMILY: ClassVar[str] = "pix2pix models and the regression baselines"
     #: the fields that decide whether a discriminator trains; the others mean nothing without one
     SWITCHES: ClassVar[tuple[str, ...]] = ("discriminator", "lambda_gan")
 
+    # --- the generator: every model of this family, with or without a discriminator
+    model_overrides: dict[str, Any] = option(  # noqa: RUF009 - option() gives a list or dict a default_factory
+        {},
+        "JSON object of constructor arguments for --model, e.g. '{\"depth\": 7}'. With --init_from they may only add "
+        "blocks to the trained network, e.g. '{\"global_context\": true}'.",
+        group=GAN_GENERATOR,
+        parse=json_object,
+    )
+    hints: bool = option(
+        False,
+        "Build the colorizer to take colour hints (L + a hint map; trained on points sampled from the true colours). "
+        "With --init_from an automatic model, its weights are kept and the new hint inputs start at zero.",
+        group=GAN_GENERATOR,
+    )
+    hint_loss: str = option(
+        "served",
+        "With --hints, what the loss and validation see: 'served', the output after the model's hint propagation "
+        "(models.hint_propagation), as the app and the CLI give it to users, so the network learns what to add to "
+        "the spread; or 'network', the network's output alone.",
+        group=GAN_GENERATOR,
+        choices=HINT_LOSSES,
+    )
+    losses: str = option(
+        "l1", "Reconstruction losses with weights: 'l1', 'mse', 'l1:1,ssim:0.5', ...", group=GAN_GENERATOR
+    )
+    class_rebalancing: float = option(
+        0.5,
+        "'classes' loss: lambda in Zhang et al.'s weights ((1 - lambda) * prior + lambda / Q)^-1; 1 = no "
+        "rebalancing, 0 = full inverse frequency (the paper uses 0.5).",
+        group=GAN_GENERATOR,
+    )
+    perceptual_weights: str | None = option(
+        None, "torchvision VGG16 state dict file for the perceptual loss.", group=GAN_GENERATOR
+    )
+    final_model: str = option(
+        "best",
+        "Which generator becomes the output model: the best validation step's or the last.",
+        group=GAN_GENERATOR,
+        choices=("best", "last"),
+    )
+    # --- the discriminator and the adversarial loss: only when a discriminator trains
     discriminator: str = option(
         "auto",
         "auto: a PatchGAN for pix2pix_* models, none for the regression baselines.",
@@ -301,6 +312,11 @@ class GANTrainingConfig(TrainingConfig):
         if self.discriminator == "auto":
             return self.model.startswith("pix2pix") and self.lambda_gan > 0
         return self.discriminator == "patchgan"
+
+    @classmethod
+    def discriminator_fields(cls) -> list[dataclasses.Field]:
+        """The fields that mean something only when a discriminator trains (the generator's always do)."""
+        return [field for field in cls.own_fields() if field.metadata["group"] != GAN_GENERATOR]
 
     def no_discriminator_reason(self) -> tuple[str, str]:
         """(why this run has no discriminator, what would give it one), for the sentence refusing GAN flags."""

@@ -17,10 +17,10 @@ from models.hint_map import with_hint_input
 from models.hint_propagation import HintPropagation, propagate_hint_residuals, saved_propagation
 from models.hint_sampling import sample_hint_map
 from models.metric_table import HINTED_PREFIX, METRICS, VALIDATION_HINTS
-from trainer.config import TrainingConfig
+from trainer.config import GANTrainingConfig
 
 
-def make_hint_model(model: ColorizationNet, args: TrainingConfig) -> ColorizationNet:
+def make_hint_model(model: ColorizationNet, args: GANTrainingConfig) -> ColorizationNet:
     """With --hints, the generator as a hint model (an automatic one widened with zero-initialised hint inputs)."""
     if not args.hints:
         return model
@@ -32,7 +32,7 @@ def make_hint_model(model: ColorizationNet, args: TrainingConfig) -> Colorizatio
     return hinted
 
 
-def served_propagation(model: ColorizationNet, config: TrainingConfig) -> HintPropagation | None:
+def served_propagation(model: ColorizationNet, config: GANTrainingConfig) -> HintPropagation | None:
     """The hint propagation the loss and validation apply after the forward pass (--hint_loss served), or None.
 
     A hint model is served as network + propagation (models.pipeline). Trained on its network output alone, it
