@@ -4,15 +4,14 @@
     read_choice(model)   # the same dict, or None when this model was never measured on this machine
 
 The file is `$COLORLAB_CACHE_DIR/precision.json` (default `~/.cache/colorlab`, or `$XDG_CACHE_HOME/colorlab`). Its
-key is the network's weights digest (sha256 over parameter and buffer names, shapes, dtypes and bytes, plus the
-architecture's config) and the machine (CPU model and instruction sets, torch version, thread count): new weights,
-another CPU or another thread count measure again. Writes go through a temporary file and a rename, so a crash never
-leaves half a file; an unreadable file counts as empty.
+key is the network's weights digest (`models.digest.weights_digest`: sha256 over parameter and buffer names, shapes,
+dtypes and bytes, plus the architecture's config) and the machine (CPU model and instruction sets, torch version,
+thread count): new weights, another CPU or another thread count measure again. Writes go through a temporary file
+and a rename, so a crash never leaves half a file; an unreadable file counts as empty.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -21,6 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from models.digest import weights_digest
 from models.precision_paths import cpu_description
 
 CACHE_ENV = "COLORLAB_CACHE_DIR"
@@ -37,18 +37,6 @@ def cache_dir() -> Path:
 def machine_key() -> str:
     """What makes timings comparable: the CPU, torch's build and the number of threads."""
     return f"{cpu_description()}; torch {torch.__version__}; {torch.get_num_threads()} threads"
-
-
-def weights_digest(model: nn.Module) -> str:
-    """sha256 of the network's weights and architecture (the same weights loaded twice give the same digest)."""
-    digest = hashlib.sha256(type(model).__name__.encode())
-    config = getattr(model, "hub_config", None)
-    if callable(config):
-        digest.update(json.dumps(config(), sort_keys=True, default=str).encode())
-    for name, tensor in model.state_dict().items():
-        digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
-        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
 
 
 def _key(model: nn.Module) -> str:

@@ -23,6 +23,7 @@ from train_support import final_digests, make_photo_folder, run_cli, run_trainer
 import trainer.push
 from models.color import rgb_to_lab
 from models.diffusion import DiffusionColorizer
+from models.digest import weights_digest
 from models.hub import DIFFUSION_MARKER, load_colorizer
 from trainer.checkpoints import list_checkpoints
 
@@ -100,6 +101,8 @@ def test_output_is_a_loadable_colorizer_with_card_and_multi_sample_grid(whole: P
     assert output.size == image.size
     # 8-bit rounding of the recombined colour moves L by well under one unit
     assert float((_lightness(output)[0] - _lightness(image)[0]).abs().max()) < 1.0
+    # logs/final_weights.txt names the saved ControlNet by the digest the precision cache keys weights by
+    assert final_digests(whole) == [weights_digest(colorizer.components.controlnet)]
 
 
 def test_push_to_hub_uploads_the_diffusion_folder_and_logs_without_checkpoints(
@@ -136,4 +139,27 @@ def test_setup_problems_are_one_sentence_and_write_nothing(
     assert run_cli(controlnet_run(photos, out, *extra)) == 1
     error = capsys.readouterr().err
     assert message in error and "Traceback" not in error
+    assert not out.exists()
+
+
+# The ControlNet has a fixed architecture, trains on the noise-prediction loss and always outputs its last weights.
+IGNORED = (
+    "applies only to pix2pix models and the regression baselines; remove it, or pick a registry --model (--model "
+    "controlnet trains a diffusion colorizer)"
+)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [["--losses", "l1:1,ssim:0.5"], ["--hints"], ["--model_overrides", '{"depth": 7}'], ["--final_model", "last"]],
+)
+def test_flags_the_controlnet_would_ignore_are_refused_before_anything_is_written(
+    photos: Path, tmp_path: Path, capsys, extra: list[str]
+) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(controlnet_run(photos, out, *extra))
+    assert exit_info.value.code == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and errors[0].endswith(f" error: {extra[0]} {IGNORED}"), errors
     assert not out.exists()

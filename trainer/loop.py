@@ -7,7 +7,6 @@ weight digest live here once, so both families keep the same exact-resume and fa
 
 from __future__ import annotations
 
-import hashlib
 import math
 import shlex
 import sys
@@ -22,6 +21,7 @@ from tqdm.auto import tqdm
 
 from corpus.cutout_set import CutoutSetError, describe, is_cutout_set
 from corpus.dataset_sources import DataError, load_splits
+from models.digest import weights_digest
 from trainer.checkpoints import TrainingState, resolve_resume_path
 from trainer.compositing import Compositor
 from trainer.config import TrainingConfig
@@ -218,15 +218,6 @@ def track_nonfinite(
         state.consecutive_nonfinite_steps = 0
 
 
-def state_digest(model: torch.nn.Module) -> str:
-    """sha256 over a module's state dict (names and bytes): equal digests mean identical weights."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
-
-
 class StepLog:
     """The progress bar plus running means of the logged losses and images/s, flushed every `every` steps.
 
@@ -297,7 +288,7 @@ def conclude(
     The main rank writes logs/final_weights.txt and gets the data note for the model card; the other
     ranks end training and get None (only the main rank writes the output folder).
     """
-    digests = gather_object([state_digest(model)])
+    digests = gather_object([weights_digest(model)])  # equal digests: identical weights
     corrupt = sorted({i for part in gather_object([state.skipped_corrupt]) for i in part})
     grayscale = sorted({i for part in gather_object([state.skipped_grayscale]) for i in part})
     accelerator.wait_for_everyone()
