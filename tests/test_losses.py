@@ -154,3 +154,19 @@ def test_label_smoothing_moves_the_real_target():
 def test_an_unknown_gan_mode_fails_clearly():
     with pytest.raises(ValueError, match="gan mode must be"):
         GANLoss("wasserstein")  # type: ignore[arg-type]
+
+
+def test_ciede2000_loss_is_the_metric_evaluation_reports(lab_batch):
+    """The 'ciede2000' loss on (L, predicted ab) equals scikit-image's CIEDE2000 on the same Lab values."""
+    from skimage.color import deltaE_ciede2000
+
+    l_norm, ab = lab_batch
+    torch.manual_seed(0)
+    pred = (0.6 * ab + 0.05 * torch.randn_like(ab)).clamp(-1, 1)
+    criterion = ReconstructionLoss.from_spec("ciede2000")
+    total, parts = criterion(l_norm, pred, ab)
+    as_lab = lambda a: torch.cat([(l_norm + 1) * 50, a * 110], dim=1).permute(0, 2, 3, 1).double().numpy()  # noqa: E731
+    reference = deltaE_ciede2000(as_lab(ab), as_lab(pred), channel_axis=-1).mean()
+    assert total.item() == pytest.approx(reference, rel=1e-4) and parts["ciede2000"].item() > 1
+    perfect, _ = criterion(l_norm, ab, ab)
+    assert perfect.item() < 1e-3

@@ -1,5 +1,5 @@
-"""Every training loss: reconstruction (L1, Huber, MSE, SSIM, CIEDE2000, VGG perceptual, colour classes, combined by
-weights) and GAN.
+"""Every training loss: reconstruction (L1, Huber, MSE, SSIM, CIEDE2000, colourfulness, VGG perceptual, colour
+classes, combined by weights) and GAN.
 
     criterion = ReconstructionLoss.from_spec("l1:1,ssim:0.5", perceptual_weights=None)
     loss, parts = criterion(l_norm, pred_ab, target_ab)
@@ -29,7 +29,7 @@ from models.color import AB_SCALE, L_SCALE, model_space_to_rgb
 from models.color_difference import ciede2000
 
 GanMode = Literal["vanilla", "lsgan", "hinge"]
-LOSS_NAMES = ("l1", "huber", "mse", "ssim", "perceptual", "classes", "ciede2000")
+LOSS_NAMES = ("l1", "huber", "mse", "ssim", "perceptual", "classes", "ciede2000", "colourfulness")
 HUBER_DELTA = 0.1  # in normalised ab (x110 = 11 ab units): L2 near the truth, L1 for the ambiguous large errors
 
 
@@ -75,6 +75,28 @@ def ciede2000_loss(l_norm: torch.Tensor, pred_ab: torch.Tensor, target_ab: torch
     pred = torch.cat([lightness, pred_ab.float() * AB_SCALE], dim=1)
     target = torch.cat([lightness, target_ab.float() * AB_SCALE], dim=1)
     return ciede2000(pred, target).mean()
+
+
+def colourfulness(rgb: torch.Tensor) -> torch.Tensor:
+    """Per-image Hasler & Suesstrunk (2003) colourfulness of (N, 3, H, W) sRGB in [0, 1], on the 0-255 scale: the
+    formula judge.metrics reports (|delta colourfulness|), differentiable (an epsilon under each square root)."""
+    red, green, blue = (rgb * 255.0).unbind(1)
+    rg, yb = red - green, 0.5 * (red + green) - blue
+    spread = torch.sqrt(rg.var(dim=(1, 2), unbiased=False) + yb.var(dim=(1, 2), unbiased=False) + 1e-6)
+    offset = torch.sqrt(rg.mean(dim=(1, 2)) ** 2 + yb.mean(dim=(1, 2)) ** 2 + 1e-6)
+    return spread + 0.3 * offset
+
+
+def colourfulness_loss(l_norm: torch.Tensor, pred_ab: torch.Tensor, target_ab: torch.Tensor) -> torch.Tensor:
+    """Mean |colourfulness(prediction) - colourfulness(truth)| over the batch's images.
+
+    A per-pixel loss under uncertainty (L1's median, CIEDE2000) pays for a wrong guess and not for a missing one,
+    so it paints sepia. This whole-image term asks for as much colour as the photo has and leaves the network to
+    put it where it is surest; weighted against a per-pixel loss it trades accuracy for colour."""
+    pred = colourfulness(model_space_to_rgb(l_norm.float(), pred_ab.float()))
+    with torch.no_grad():
+        target = colourfulness(model_space_to_rgb(l_norm.float(), target_ab.float()))
+    return (pred - target).abs().mean()
 
 
 def parse_loss_spec(spec: str) -> dict[str, float]:
@@ -217,6 +239,8 @@ class ReconstructionLoss(nn.Module):
             parts["ssim"] = 1.0 - ssim(pred_ab, target_ab)
         if "ciede2000" in self.weights:
             parts["ciede2000"] = ciede2000_loss(l_norm, pred_ab, target_ab)
+        if "colourfulness" in self.weights:
+            parts["colourfulness"] = colourfulness_loss(l_norm, pred_ab, target_ab)
         if "perceptual" in self.weights and self.vgg is not None:
             pred_rgb = model_space_to_rgb(l_norm, pred_ab)
             with torch.no_grad():
