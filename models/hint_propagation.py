@@ -15,16 +15,29 @@ Positions are in units of the working image's side, lightness in normalised L (L
 chosen on the validation split (a grid over sigma_space 0.1-0.4, sigma_lightness 0.05-0.14 and fade 0.02-0.2 with
 the default colorizer and 10 true-colour points: CIEDE2000 12.03 without hints, 6.21 at these settings, 8.73 at the
 narrowest); a model's config (`colorlab.hint_propagation`) may set its own or turn it off.
+
+Lightness alone does not stop at edges: where two regions have about the same lightness (a lawn in front of pale
+stone), a hint on one paints the other. With `geodesic` > 0 the distance |p - c_k| is replaced by the geodesic
+distance from the hinted patch (Criminisi et al. 2008, GeoS): the cheapest 8-connected path, each step costing
+sqrt(step^2 + (geodesic * dL)^2) on L blurred by one grid pixel (so texture is not taken for an edge), so a path
+that crosses a lightness edge pays for it even when both sides are equally light, while a smooth region costs about
+its Euclidean length; `geodesic` is the distance, in image sides, that a lightness step of 1 (50 CIELAB units)
+costs. The distances are computed without
+gradients (they depend on L and the hint positions only) by raster sweeps of a min-plus relaxation
+(`geodesic_distances`), on a grid of at most GEODESIC_GRID pixels a side (larger working sizes are area-averaged to
+it and the distances resized back). `geodesic` 0, or a config without the key, is the plain bilateral spread above.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from scipy import ndimage
 
 
@@ -35,10 +48,15 @@ class HintPropagation:
     sigma_space: float = 0.25  # of the working image's side
     sigma_lightness: float = 0.14  # normalised L: 7 CIELAB lightness units
     fade: float = 0.02  # total weight at which a pixel takes half of the hints' correction
+    geodesic: float = 0.0  # cost of a lightness step relative to a spatial one; 0: Euclidean distance (bilateral)
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
-            if not (isinstance(value, int | float) and not isinstance(value, bool) and value > 0):
+            number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+            if name in _MAY_BE_ZERO:
+                if not (number and value >= 0):
+                    raise ValueError(f"hint_propagation.{name} must be a number >= 0 (0 turns it off), got {value!r}.")
+            elif not (number and value > 0):
                 raise ValueError(f"hint_propagation.{name} must be a positive number, got {value!r}.")
 
     @classmethod
@@ -56,7 +74,19 @@ class HintPropagation:
         return cls(**block)
 
     def to_config(self) -> dict[str, float]:
-        return asdict(self)
+        """The settings as saved; `geodesic` only when on, so a config that does not use it stays readable by
+        versions that do not know it."""
+        settings = asdict(self)
+        for name in _MAY_BE_ZERO:
+            if settings[name] == 0:
+                del settings[name]
+        return settings
+
+
+_MAY_BE_ZERO = ("geodesic",)  # settings whose 0 means "off" (absent from a saved config: off)
+GEODESIC_GRID = 256  # largest side the geodesic distances are computed at (the native working size is 192)
+_GEODESIC_BLUR = 1.0  # grid pixels of Gaussian blur on L before its steps are costed
+_GEODESIC_ROUNDS = 4  # at most this many rounds of the four sweeps; they stop early once nothing changes
 
 
 def saved_propagation(model: Any) -> HintPropagation | None:
@@ -93,12 +123,17 @@ def _propagate_one(
     correction = torch.zeros(2, height, width)
     total = torch.zeros(height, width)
     labels_t = torch.from_numpy(labels.astype(np.int64))
-    for label in range(1, count + 1):
-        patch = labels_t == label
+    patches = [labels_t == label for label in range(1, count + 1)]
+    if settings.geodesic > 0:
+        distances = geodesic_distances(lightness, patches, settings.geodesic)
+    for index, patch in enumerate(patches):
         residual = hint_map[:2].float().cpu()[:, patch].mean(1) - ab_cpu[:, patch].mean(1)
-        row, column = rows.expand(height, width)[patch].mean(), columns.expand(height, width)[patch].mean()
         centre_lightness = lightness[patch].mean()
-        distance = (rows - row) ** 2 + (columns - column) ** 2
+        if settings.geodesic > 0:
+            distance = distances[index] ** 2
+        else:
+            row, column = rows.expand(height, width)[patch].mean(), columns.expand(height, width)[patch].mean()
+            distance = (rows - row) ** 2 + (columns - column) ** 2
         weight = torch.exp(
             -distance / (2 * settings.sigma_space**2)
             - (lightness - centre_lightness) ** 2 / (2 * settings.sigma_lightness**2)
@@ -107,3 +142,75 @@ def _propagate_one(
         total += weight
     blend = correction / total.clamp(min=1e-6) * (total / (total + settings.fade))
     return (ab_cpu + blend).clamp(-1, 1).to(ab)
+
+
+def geodesic_distances(lightness: torch.Tensor, patches: Sequence[torch.Tensor], strength: float) -> torch.Tensor:
+    """(K, h, w) geodesic distance from each of the K boolean (h, w) `patches` over the (h, w) normalised L, in units
+    of the image's side: the cheapest 8-connected path, a step costing sqrt(step^2 + (strength * dL)^2) on L blurred
+    by _GEODESIC_BLUR grid pixels.
+
+    Above GEODESIC_GRID pixels a side, L is area-averaged to that grid (a step edge keeps its full height across
+    the cells it falls in) and the distances are resized back bilinearly."""
+    height, width = lightness.shape
+    scale = min(1.0, GEODESIC_GRID / max(height, width))
+    grid = (max(round(height * scale), 1), max(round(width * scale), 1))
+    coarse_l = lightness.float()
+    seeds = torch.stack(list(patches)).float()
+    if grid != (height, width):
+        coarse_l = F.adaptive_avg_pool2d(coarse_l[None, None], grid)[0, 0]
+        seeds = F.adaptive_max_pool2d(seeds[None], grid)[0]
+    with torch.no_grad():
+        # texture is not an edge: a slight blur keeps grass or foliage from costing like a boundary at every pixel
+        smooth = ndimage.gaussian_filter(coarse_l.numpy(), _GEODESIC_BLUR)
+        distance = _min_plus_sweeps(smooth, seeds.numpy() > 0, strength * max(grid))
+    result = torch.from_numpy(distance) / max(grid)  # pixels of the grid -> units of the side
+    if grid != (height, width):
+        result = F.interpolate(result[None], size=(height, width), mode="bilinear", align_corners=False)[0]
+    return result
+
+
+def _min_plus_sweeps(lightness: np.ndarray, seeds: np.ndarray, strength: float) -> np.ndarray:
+    """(K, h, w) path costs in grid pixels from the (K, h, w) boolean seeds: raster sweeps down, up, right and left
+    (each relaxing the three neighbours behind it, vectorised over the hints and the other axis), repeated until a
+    round changes nothing or after _GEODESIC_ROUNDS rounds. `strength`: the cost of a lightness step of 1, in grid
+    pixels."""
+    lightness = lightness.astype(np.float32)
+    by_rows = _step_costs(lightness, strength)
+    by_columns = _step_costs(np.ascontiguousarray(lightness.T), strength)  # the column sweeps: the transposed grid
+    distance = np.where(seeds, 0.0, np.inf).astype(np.float32)
+    for _ in range(_GEODESIC_ROUNDS):
+        before = distance.copy()
+        _sweep_down_and_up(distance, *by_rows)
+        _sweep_down_and_up(distance.transpose(0, 2, 1), *by_columns)
+        if np.array_equal(before, distance):
+            break
+    return distance
+
+
+def _step_costs(lightness: np.ndarray, strength: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The cost of each step between row r and row r+1: straight down ((h-1, w)), down-right from (r, c) to
+    (r+1, c+1) and down-left from (r, c+1) to (r+1, c) (both (h-1, w-1))."""
+    straight = np.hypot(1.0, strength * (lightness[1:] - lightness[:-1]))
+    down_right = np.hypot(np.sqrt(2.0), strength * (lightness[1:, 1:] - lightness[:-1, :-1]))
+    down_left = np.hypot(np.sqrt(2.0), strength * (lightness[1:, :-1] - lightness[:-1, 1:]))
+    return straight.astype(np.float32), down_right.astype(np.float32), down_left.astype(np.float32)
+
+
+def _sweep_down_and_up(
+    distance: np.ndarray, straight: np.ndarray, down_right: np.ndarray, down_left: np.ndarray
+) -> None:
+    """A sweep down then up the rows of the (K, h, w) `distance` view, in place (costs from `_step_costs`)."""
+    _sweep_rows(distance, straight, down_right, down_left)
+    # upwards is downwards on the flipped grid: a down-left step read backwards is a down-right one, and vice versa
+    _sweep_rows(distance[:, ::-1], straight[::-1], down_left[::-1], down_right[::-1])
+
+
+def _sweep_rows(distance: np.ndarray, straight: np.ndarray, from_left: np.ndarray, from_right: np.ndarray) -> None:
+    """One sweep down the rows of the (K, h, w) `distance` view, in place: row r takes the cheaper of itself and
+    row r-1 plus the step cost, straight (`straight[r-1]`), from (r-1, c-1) (`from_left[r-1]`) or from (r-1, c+1)
+    (`from_right[r-1]`)."""
+    for row in range(1, distance.shape[1]):
+        previous, current = distance[:, row - 1], distance[:, row]
+        np.minimum(current, previous + straight[row - 1], out=current)
+        np.minimum(current[:, 1:], previous[:, :-1] + from_left[row - 1], out=current[:, 1:])
+        np.minimum(current[:, :-1], previous[:, 1:] + from_right[row - 1], out=current[:, :-1])
