@@ -26,6 +26,9 @@ costs. The distances are computed without
 gradients (they depend on L and the hint positions only) by raster sweeps of a min-plus relaxation
 (`geodesic_distances`), on a grid of at most GEODESIC_GRID pixels a side (larger working sizes are area-averaged to
 it and the distances resized back). `geodesic` 0, or a config without the key, is the plain bilateral spread above.
+Measured on the bundled hint model (docs/colour-quality.md, section 6) it stops the bleed and keeps each point's
+colour closer, but colours the validation split worse with 10 points (5.88 at 0.5 against 5.59), because most of
+what a point is worth there is its colour carried far; the bundled model keeps the bilateral spread.
 """
 
 from __future__ import annotations
