@@ -11,7 +11,8 @@ import torch
 
 import models.hint_propagation as hint_propagation
 from models.base import HINT_CHANNELS
-from models.hint_propagation import HintPropagation, geodesic_distances, propagate_hint_residuals
+from models.hint_propagation import HintPropagation, geodesic_distances, propagate_hint_residuals, saved_propagation
+from models.registry import create_model
 from trainer.hint_training import served_ab
 
 OLD_BLOCK = {"fade": 0.02, "sigma_lightness": 0.14, "sigma_space": 0.25}  # a config saved before `geodesic`
@@ -74,6 +75,9 @@ def test_a_config_without_the_setting_spreads_exactly_as_the_bilateral_formula()
 
 def test_the_setting_round_trips_and_bad_values_are_refused_with_a_sentence():
     assert HintPropagation.from_config(GEODESIC.to_config()) == GEODESIC
+    network = create_model("unet_tiny", hints=True)
+    network.colorlab["hint_propagation"] = GEODESIC.to_config()
+    assert saved_propagation(network) == GEODESIC  # what the pipeline and the served loss read
     assert GEODESIC.to_config() == {**OLD_BLOCK, "geodesic": 2.0}
     for bad in (-1, "strong", True, math.nan, math.inf):
         with pytest.raises(ValueError, match=r"^hint_propagation\.geodesic must be a number >= 0 \(0 turns it off\)"):
