@@ -42,9 +42,15 @@ def test_the_block_learns_a_whole_image_colour_cast():
     assert (after - before).abs().mean() > 1e-3
 
 
-@pytest.mark.parametrize("overrides", [{"width": 4}, {"depth": 3}])
-def test_overrides_that_would_discard_trained_weights_are_refused(overrides):
-    with pytest.raises(ValueError, match="would drop or reshape trained weights"):
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"width": 4}, "would drop or reshape trained weights"),  # every weight changes shape
+        ({"depth": 3}, "would change what the --init_from model computes"),  # shapes kept, meaning not
+    ],
+)
+def test_overrides_that_would_discard_what_was_learned_are_refused(overrides, message):
+    with pytest.raises(ValueError, match=message):
         with_overrides(create_model("unet_tiny"), overrides)
 
 
