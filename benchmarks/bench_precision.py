@@ -67,8 +67,8 @@ from models.registry import create_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MODELS = [
+    "weights/colour_global",
     "weights/colour_l1",
-    "weights/colour_classes",
     "weights/unet_l1",
     "weights/autoencoder",
     "weights/pix2pix",

@@ -349,7 +349,7 @@ def lab_to_srgb8(
     count), each band in a few fused passes: linear RGB with a branch-free inverse of CIELAB's f, one 3x3 matrix
     product, and a lookup table instead of the float transfer curve. Out-of-gamut pixels are usually a sprinkle
     (0.1% of a 12-MP prediction), so they are collected from all bands and fitted together afterwards; a band with
-    many of them fits its own. Measured on a 12-MP prediction of weights/colour_classes, under heavy load (so CPU
+    many of them fits its own. Measured on a 12-MP prediction of the colour_classes model, under heavy load (so CPU
     time, not wall time): 0.36-0.50x the CPU time of the previous banded version (benchmarks/bench_srgb8.py).
     """
     _check_three_channels(lab, "lab")

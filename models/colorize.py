@@ -42,7 +42,7 @@ if TYPE_CHECKING:  # torch-importing modules, for annotations only
     from models.colorizer import Colorizer
 
 # The bundled default colorizer; relative paths are looked up in the working directory, then the repo root.
-DEFAULT_MODEL = "weights/colour_l1"  # the best bundled colorizer by the validation numbers
+DEFAULT_MODEL = "weights/colour_global"  # the best bundled colorizer by the validation numbers
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Extensions picked up when a folder is given (explicitly named files are always tried).
 IMAGE_EXTENSIONS = frozenset(

@@ -1,7 +1,7 @@
 """Export a colorizer's network to ONNX, to run it with onnxruntime without torch or ColorLab.
 
-    python -m models.export weights/colour_classes --format onnx                       # -> colour_classes.onnx
-    python -m models.export weights/colour_classes --format onnx --int8 --calibration data/corpus/train
+    python -m models.export weights/colour_l1 --format onnx                            # -> colour_l1.onnx
+    python -m models.export weights/colour_l1 --format onnx --int8 --calibration data/corpus/train
     colorlab-export user/colorizer --format onnx --out exports/colorizer.onnx           # a Hub id
 
 The file holds the network only: normalised L in (`l_norm`, L / 50 - 1, shape (batch, 1, height, width)), normalised
@@ -13,9 +13,10 @@ against the PyTorch network at two batch sizes and shapes, and the largest |Δab
 
 `--int8` adds static int8 quantization (onnxruntime.quantization, QDQ format) of the convolutions, calibrated on a
 few photos; the output convolution stays fp32 because the colour-class decoding sharpens its logits (quantizing it
-moved ab by 10 units on average). Measured on weights/colour_classes (benchmarks/bench_export.py, under load, one
-thread): int8 took 0.47x (batch 1) and 0.56x (batch 8) the CPU time of the PyTorch fp32 network, its colours were
-0.12 CIEDE2000 from fp32's on 16 validation photos, and its CIEDE2000 to the photos went from 12.42 to 12.39.
+moved ab by 10 units on average). Measured on the colour_classes model (trainer/configs/colour_classes.yaml;
+benchmarks/bench_export.py, under load, one thread): int8 took 0.47x (batch 1) and 0.56x (batch 8) the CPU time
+of the PyTorch fp32 network, its colours were 0.12 CIEDE2000 from fp32's on 16 validation photos, and its
+CIEDE2000 to the photos went from 12.42 to 12.39.
 Diffusion colorizers are a sampling loop over several networks and are refused.
 
 The legacy TorchScript exporter (`torch.onnx.export(..., dynamo=False)`) is used: it needs only the `onnx` package,
@@ -230,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = FlagParser(
         prog="colorlab-export", description="Export a colorizer's network to ONNX (dynamic batch and size)."
     )
-    parser.add_argument("model", help="a saved colorizer folder (e.g. weights/colour_classes) or a Hub id user/name")
+    parser.add_argument("model", help="a saved colorizer folder (e.g. weights/colour_l1) or a Hub id user/name")
     parser.add_argument("--format", choices=["onnx"], default="onnx", help="the export format (only onnx today)")
     parser.add_argument("--out", type=Path, help="the file to write (default: MODEL_NAME.onnx in this folder)")
     parser.add_argument("--int8", action="store_true", help="also quantize the convolutions to int8 (static, QDQ)")

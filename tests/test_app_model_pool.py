@@ -45,8 +45,8 @@ def test_default_config_lists_the_bundled_weights() -> None:
     specs, origin = configured_specs({})
     assert origin == "space/models.yaml"
     assert [s.source for s in specs] == [
+        "weights/colour_global",
         "weights/colour_l1",
-        "weights/colour_classes",
         "weights/unet_l1",
         "weights/autoencoder",
         "weights/pix2pix",

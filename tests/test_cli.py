@@ -117,12 +117,12 @@ def test_inputs_sharing_a_name_do_not_overwrite_each_other(tmp_path, photo, tiny
 
 
 def test_missing_default_model_says_what_to_do(tmp_path, inputs, monkeypatch, capsys):
-    assert DEFAULT_MODEL == "weights/colour_l1"
+    assert DEFAULT_MODEL == "weights/colour_global"
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(colorize, "REPO_ROOT", tmp_path / "no-repo")
     assert main([str(inputs / "portrait.jpg"), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
-    assert "The default model weights/colour_l1 is missing" in err and "pass --model" in err
+    assert "The default model weights/colour_global is missing" in err and "pass --model" in err
     assert not (tmp_path / "out").exists()
 
 
