@@ -17,12 +17,16 @@ import torch
 from torch import nn
 
 
-def weights_digest(model: nn.Module) -> str:
+def weights_digest(model: nn.Module, *, with_config: bool = True) -> str:
     """sha256 of the network's weights and architecture: its class name, its saved config (a `hub_config()` where it
-    has one), then each parameter and buffer's name, shape, dtype and bytes, in state-dict order."""
+    has one; `with_config=False` leaves it out), then each parameter and buffer's name, shape, dtype and bytes, in
+    state-dict order.
+
+    The saved config carries the card facts too (validation metrics, which only the main process records), so the
+    trainer's rank check compares the tensors alone."""
     digest = hashlib.sha256(type(model).__name__.encode())
     config = getattr(model, "hub_config", None)
-    if callable(config):
+    if with_config and callable(config):
         digest.update(json.dumps(config(), sort_keys=True, default=str).encode())
     for name, tensor in model.state_dict().items():
         digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())

@@ -66,3 +66,16 @@ def test_half_precision_weights_have_a_digest() -> None:
     bf16, fp16 = copy.deepcopy(model).to(torch.bfloat16), copy.deepcopy(model).to(torch.float16)
     assert len({weights_digest(model), weights_digest(bf16), weights_digest(fp16)}) == 3
     assert weights_digest(bf16) == weights_digest(copy.deepcopy(bf16))
+
+
+def test_the_rank_check_digest_ignores_the_saved_config() -> None:
+    """Only the main process records validation metrics in the config: the trainer's rank check (with_config=False)
+    must call two ranks with the same tensors equal, however their configs differ."""
+    main_rank, other_rank = _fixed(_Configured()), _fixed(_Configured())
+    main_rank.hub_config = lambda: {"width": 3, "colorlab": {"metrics": {"ciede2000": 12.0}}}
+    assert weights_digest(main_rank) != weights_digest(other_rank)
+    assert weights_digest(main_rank, with_config=False) == weights_digest(other_rank, with_config=False)
+    changed = _fixed(_Configured())
+    with torch.no_grad():
+        changed.conv.bias[0] += 1e-6
+    assert weights_digest(changed, with_config=False) != weights_digest(other_rank, with_config=False)

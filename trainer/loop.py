@@ -288,7 +288,8 @@ def conclude(
     The main rank writes logs/final_weights.txt and gets the data note for the model card; the other
     ranks end training and get None (only the main rank writes the output folder).
     """
-    digests = gather_object([weights_digest(model)])  # equal digests: identical weights
+    # equal digests: identical weights (the config is left out: only the main process records validation metrics)
+    digests = gather_object([weights_digest(model, with_config=False)])
     corrupt = sorted({i for part in gather_object([state.skipped_corrupt]) for i in part})
     grayscale = sorted({i for part in gather_object([state.skipped_grayscale]) for i in part})
     accelerator.wait_for_everyone()
