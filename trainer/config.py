@@ -266,8 +266,7 @@ class GANTrainingConfig(TrainingConfig):
     losses: str = option(
         "l1",
         "Reconstruction losses with weights, from l1, huber, mse, ssim, ciede2000, colourfulness, classes and "
-        "perceptual: "
-        "'l1', 'l1:1,ssim:0.5', 'ciede2000,colourfulness:0.1', ...",
+        "perceptual: 'l1', 'l1:1,ssim:0.5', 'ciede2000,colourfulness:0.1', ...",
         group=GAN_GENERATOR,
     )
     class_rebalancing: float = option(
