@@ -152,9 +152,13 @@ class ColorizationNet(
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
+    def constructor_arguments(self) -> dict[str, Any]:
+        """The arguments this network was built with (what rebuilds it: `type(net)(**net.constructor_arguments())`),
+        without the colorlab block of facts."""
+        return {k: v for k, v in getattr(self, "_hub_mixin_config", {}).items() if k != COLORLAB_KEY}
+
     def hub_config(self) -> dict[str, Any]:
-        config = {k: v for k, v in getattr(self, "_hub_mixin_config", {}).items() if k != COLORLAB_KEY}
-        config = {ARCHITECTURE_KEY: type(self).__name__, **config}
+        config = {ARCHITECTURE_KEY: type(self).__name__, **self.constructor_arguments()}
         block = self.colorlab_block()
         if block:
             config[COLORLAB_KEY] = block

@@ -15,12 +15,12 @@ from typing import Any
 
 import torch
 
-from models.base import COLORLAB_KEY, ColorizationNet
+from models.base import ColorizationNet
 
 
 def with_overrides(model: ColorizationNet, overrides: dict[str, Any]) -> ColorizationNet:
     """`model` rebuilt with `overrides` merged into its config; its weights copied, new weights as initialised."""
-    config = {k: v for k, v in getattr(model, "_hub_mixin_config", {}).items() if k != COLORLAB_KEY}
+    config = model.constructor_arguments()
     if all(config.get(name) == value for name, value in overrides.items()):
         return model
     try:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import torch
 
-from models.base import COLORLAB_KEY, HINT_CHANNELS, ColorizationNet
+from models.base import HINT_CHANNELS, ColorizationNet
 from models.color import AB_SCALE, fit_lab_to_gamut, rgb_to_lab
 from models.hints import MAX_HINT_HALF_SIDE, Hint, check_hints
 
@@ -58,7 +58,7 @@ def with_hint_input(model: ColorizationNet) -> ColorizationNet:
     This is how a hint model is fine-tuned from a trained automatic one (`--init_from ... --hints`)."""
     if model.takes_hints:
         return model
-    config = {k: v for k, v in getattr(model, "_hub_mixin_config", {}).items() if k != COLORLAB_KEY}
+    config = model.constructor_arguments()
     hinted = type(model)(**{**config, "hints": True})
     state = model.state_dict()
     widened = {}

@@ -170,3 +170,19 @@ def test_ciede2000_loss_is_the_metric_evaluation_reports(lab_batch):
     assert total.item() == pytest.approx(reference, rel=1e-4) and parts["ciede2000"].item() > 1
     perfect, _ = criterion(l_norm, ab, ab)
     assert perfect.item() < 1e-3
+
+
+def test_colourfulness_loss_is_the_colourfulness_gap_evaluation_reports(lab_batch):
+    """The 'colourfulness' loss uses the formula of judge.metrics.colourfulness, per image, on the rebuilt RGB."""
+    from judge.metrics import colourfulness as reported
+    from models.color import model_space_to_rgb
+
+    l_norm, ab = lab_batch
+    pred = 0.5 * ab
+    _, parts = ReconstructionLoss.from_spec("colourfulness")(l_norm, pred, ab)
+    as_rgb = lambda a: model_space_to_rgb(l_norm, a).permute(0, 2, 3, 1).numpy()  # noqa: E731
+    gaps = [abs(reported(p) - reported(t)) for p, t in zip(as_rgb(pred), as_rgb(ab), strict=True)]
+    assert parts["colourfulness"].item() == pytest.approx(float(np.mean(gaps)), rel=1e-3)
+    assert parts["colourfulness"].item() > 1  # halving the colour is a real gap
+    perfect, _ = ReconstructionLoss.from_spec("colourfulness")(l_norm, ab, ab)
+    assert perfect.item() < 1e-3
